@@ -1,0 +1,166 @@
+//! Compiled circuits: a trigger's shape lowered to a check over latch bits.
+//!
+//! The naive way evaluates the trigger tree on every event. Here each distinct shape is
+//! compiled once into a [`Template`] that every callback of that shape shares (a million
+//! frame triggers `a-f && b-f` are one template), and a callback keeps only its latch
+//! word. A pure AND is `latch == full`, a pure OR `latch != 0`; mixed shapes run a short
+//! post-order program over the latch bits, linear in the trigger's size.
+
+use hashbrown::HashMap;
+
+use crate::ids::TemplateId;
+use crate::resolve::Shape;
+
+/// One node of a post-order program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Node {
+    /// Push latch bit `slot`.
+    Leaf(u32),
+    /// Pop `arity` values, push their AND.
+    And(u32),
+    /// Pop `arity` values, push their OR.
+    Or(u32),
+}
+
+#[derive(Clone, Debug)]
+enum Check {
+    /// Every slot must be set.
+    All,
+    /// Any slot set is enough.
+    Any,
+    /// A mixed shape.
+    Program(Box<[Node]>),
+}
+
+/// A compiled shape.
+#[derive(Clone, Debug)]
+pub(crate) struct Template {
+    width: u32,
+    check: Check,
+    /// How many of its slots are event atoms (each one posting in the index).
+    pub postings: u32,
+}
+
+impl Template {
+    /// What the check is, for `trigwire check`.
+    pub fn describe(&self) -> String {
+        let w = self.width;
+        match &self.check {
+            Check::All => format!("AND of {w} latch bit(s): true when all are set"),
+            Check::Any => format!("OR of {w} latch bit(s): true when any is set"),
+            Check::Program(nodes) => {
+                let ops: Vec<String> = nodes
+                    .iter()
+                    .map(|n| match n {
+                        Node::Leaf(s) => format!("bit{s}"),
+                        Node::And(k) => format!("and/{k}"),
+                        Node::Or(k) => format!("or/{k}"),
+                    })
+                    .collect();
+                format!("program over {w} latch bit(s), post-order: {}", ops.join(" "))
+            }
+        }
+    }
+
+    /// Latch words a callback of this template needs.
+    pub fn words(&self) -> usize {
+        (self.width as usize).div_ceil(64).max(1)
+    }
+
+    /// Whether the latches make the trigger true.
+    pub fn is_true(&self, latch: &[u64]) -> bool {
+        match &self.check {
+            Check::All => all_set(latch, self.width),
+            Check::Any => latch.iter().any(|&w| w != 0),
+            Check::Program(nodes) => run(nodes, latch),
+        }
+    }
+}
+
+fn all_set(latch: &[u64], width: u32) -> bool {
+    let full_words = (width / 64) as usize;
+    if latch[..full_words].iter().any(|&w| w != u64::MAX) {
+        return false;
+    }
+    let rest = width % 64;
+    rest == 0 || latch[full_words] & ((1u64 << rest) - 1) == (1u64 << rest) - 1
+}
+
+fn bit(latch: &[u64], slot: u32) -> bool {
+    latch[(slot / 64) as usize] >> (slot % 64) & 1 == 1
+}
+
+fn run(nodes: &[Node], latch: &[u64]) -> bool {
+    let mut stack: smallvec::SmallVec<[bool; 16]> = smallvec::SmallVec::new();
+    for node in nodes {
+        match *node {
+            Node::Leaf(s) => stack.push(bit(latch, s)),
+            Node::And(n) | Node::Or(n) => {
+                let at = stack.len() - n as usize;
+                let value = match node {
+                    Node::And(_) => stack[at..].iter().all(|&b| b),
+                    _ => stack[at..].iter().any(|&b| b),
+                };
+                stack.truncate(at);
+                stack.push(value);
+            }
+        }
+    }
+    stack.pop().unwrap_or(false)
+}
+
+/// The table of templates, one per distinct shape.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Templates {
+    list: Vec<Template>,
+    by_shape: HashMap<(Shape, u32), TemplateId>,
+}
+
+impl Templates {
+    /// The template of `shape` with `postings` event slots, compiling it on first sight.
+    pub fn intern(&mut self, shape: &Shape, postings: u32) -> TemplateId {
+        if let Some(&id) = self.by_shape.get(&(shape.clone(), postings)) {
+            return id;
+        }
+        let id = TemplateId::new(self.list.len()).expect("fewer than 2^32 shapes");
+        self.list.push(compile(shape, postings));
+        self.by_shape.insert((shape.clone(), postings), id);
+        id
+    }
+
+    pub fn get(&self, id: TemplateId) -> &Template {
+        &self.list[id.as_usize()]
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.list.capacity() * std::mem::size_of::<Template>()
+            + self.by_shape.capacity() * (std::mem::size_of::<(Shape, u32, TemplateId)>() + 1)
+    }
+}
+
+fn compile(shape: &Shape, postings: u32) -> Template {
+    let width = shape.width();
+    let leaves = |xs: &[Shape]| xs.iter().all(|x| matches!(x, Shape::Slot(_)));
+    let check = match shape {
+        Shape::Slot(_) => Check::All,
+        Shape::And(xs) if leaves(xs) && xs.len() as u32 == width => Check::All,
+        Shape::Or(xs) if leaves(xs) && xs.len() as u32 == width => Check::Any,
+        _ => {
+            let mut nodes = Vec::new();
+            lower(shape, &mut nodes);
+            Check::Program(nodes.into_boxed_slice())
+        }
+    };
+    Template { width, check, postings }
+}
+
+fn lower(shape: &Shape, out: &mut Vec<Node>) {
+    match shape {
+        Shape::Slot(s) => out.push(Node::Leaf(*s)),
+        Shape::And(xs) | Shape::Or(xs) => {
+            xs.iter().for_each(|x| lower(x, out));
+            let n = xs.len() as u32;
+            out.push(if matches!(shape, Shape::And(_)) { Node::And(n) } else { Node::Or(n) });
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The term index: from what an event is about to the callbacks that wait on it.
+//!
+//! The naive way scans every callback on every event. Here each event atom of a
+//! registered callback leaves one [`Posting`] (callback, slot) under its term, and an
+//! event expands to at most eight lookups: its name (and `done` if terminal) × its job
+//! id (and its label if live) × its extra (and `*`). The work per event is those
+//! lookups plus one step per posting found, never a step per registered callback.
+//!
+//! Layout, two levels: a head (event name, type, context) maps to a table; a table
+//! holds the postings of job atoms, of `*` atoms, and a map from extra symbol to the
+//! postings of exact atoms. Frame-level terms of one upstream job share one table, so
+//! the per-term cost is one small map entry keyed by a `u32` symbol. Posting lists grow
+//! by appending increasing callback ids, so every list is sorted by callback id.
+
+use hashbrown::HashMap;
+use smallvec::SmallVec;
+
+use crate::ids::{CallbackId, Symbol, TableId};
+use crate::resolve::{Ctx, ExtraKey, NameKey, Term};
+use crate::syntax::EventType;
+
+/// One waiting atom: the callback and the latch bit to set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Posting {
+    pub cb: CallbackId,
+    pub slot: u32,
+}
+
+/// Postings of one term, in callback-id order; one posting fits inline.
+pub(crate) type PostingList = SmallVec<[Posting; 1]>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Head {
+    name: NameKey,
+    ty: EventType,
+    ctx: Ctx,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Table {
+    /// Job atoms (no extra).
+    whole: PostingList,
+    /// `*` atoms.
+    any: PostingList,
+    /// Exact atoms by extra.
+    exact: HashMap<Symbol, PostingList>,
+}
+
+impl Table {
+    fn is_empty(&self) -> bool {
+        self.whole.is_empty() && self.any.is_empty() && self.exact.is_empty()
+    }
+
+    fn retain(&mut self, live: &dyn Fn(CallbackId) -> bool) {
+        self.whole.retain(|p| live(p.cb));
+        self.any.retain(|p| live(p.cb));
+        self.exact.retain(|_, list| {
+            list.retain(|p| live(p.cb));
+            !list.is_empty()
+        });
+    }
+}
+
+/// The index from term to postings.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Index {
+    heads: HashMap<Head, TableId>,
+    tables: Vec<Table>,
+    free: Vec<TableId>,
+    postings: usize,
+}
+
+/// The lookup for one event: its type and exact extra.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Probe {
+    pub ty: EventType,
+    pub extra: Option<Symbol>,
+}
+
+impl Index {
+    /// Adds a posting under `term`. Callers add postings in increasing callback order.
+    pub fn insert(&mut self, term: &Term, posting: Posting) {
+        let head = Head { name: term.name, ty: term.ty, ctx: term.ctx };
+        let table = match self.heads.get(&head) {
+            Some(&t) => t,
+            None => self.new_table(head),
+        };
+        let table = &mut self.tables[table.as_usize()];
+        let list = match term.extra {
+            ExtraKey::None => &mut table.whole,
+            ExtraKey::Any => &mut table.any,
+            ExtraKey::Sym(s) => table.exact.entry(s).or_default(),
+        };
+        list.push(posting);
+        self.postings += 1;
+    }
+
+    fn new_table(&mut self, head: Head) -> TableId {
+        let id = match self.free.pop() {
+            Some(id) => id,
+            None => {
+                self.tables.push(Table::default());
+                TableId::new(self.tables.len() - 1).expect("fewer than 2^32 tables")
+            }
+        };
+        self.heads.insert(head, id);
+        id
+    }
+
+    /// Appends the postings matching (name, ctx, probe) to `out`; returns how many lists
+    /// contributed (more than one means `out` needs sorting).
+    pub fn lookup(&self, name: NameKey, ctx: Ctx, probe: Probe, out: &mut Vec<Posting>) -> usize {
+        let Some(&t) = self.heads.get(&Head { name, ty: probe.ty, ctx }) else { return 0 };
+        let table = &self.tables[t.as_usize()];
+        let mut lists = 0;
+        let mut take = |list: &PostingList| {
+            if !list.is_empty() {
+                out.extend_from_slice(list);
+                lists += 1;
+            }
+        };
+        if probe.ty == EventType::Job {
+            take(&table.whole);
+        } else {
+            take(&table.any);
+            if let Some(list) = probe.extra.and_then(|x| table.exact.get(&x)) {
+                take(list);
+            }
+        }
+        lists
+    }
+
+    /// Drops every posting whose callback is not live, and tables left empty.
+    pub fn sweep(&mut self, live: &dyn Fn(CallbackId) -> bool) {
+        let tables = &mut self.tables;
+        let free = &mut self.free;
+        self.heads.retain(|_, t| {
+            let table = &mut tables[t.as_usize()];
+            table.retain(live);
+            let keep = !table.is_empty();
+            if !keep {
+                *table = Table::default();
+                free.push(*t);
+            }
+            keep
+        });
+        self.postings = self.count();
+    }
+
+    fn count(&self) -> usize {
+        self.heads
+            .values()
+            .map(|t| {
+                let t = &self.tables[t.as_usize()];
+                t.whole.len() + t.any.len() + t.exact.values().map(|l| l.len()).sum::<usize>()
+            })
+            .sum()
+    }
+
+    /// Postings stored, live or not yet swept.
+    pub fn postings(&self) -> usize {
+        self.postings
+    }
+
+    /// Bytes of heads and tables (maps and spilled lists included).
+    pub fn heap_bytes(&self) -> (usize, usize) {
+        let heads = self.heads.capacity() * (std::mem::size_of::<(Head, TableId)>() + 1);
+        let entry = std::mem::size_of::<(Symbol, PostingList)>() + 1;
+        let spill = |l: &PostingList| if l.spilled() { l.capacity() * std::mem::size_of::<Posting>() } else { 0 };
+        let tables: usize = self.tables.capacity() * std::mem::size_of::<Table>()
+            + self
+                .tables
+                .iter()
+                .map(|t| {
+                    t.exact.capacity() * entry
+                        + spill(&t.whole)
+                        + spill(&t.any)
+                        + t.exact.values().map(spill).sum::<usize>()
+                })
+                .sum::<usize>();
+        (heads, tables)
+    }
+}

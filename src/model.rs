@@ -1,0 +1,203 @@
+//! What the host hands the engine: jobs, callbacks and events (spec §1), and what the
+//! engine hands back: firings.
+
+use crate::ids::{ActionId, CallbackId, Symbol};
+use crate::syntax::{EventType, Name};
+
+/// The language of a callback's code (spec §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Language {
+    /// One of the action codes of spec §6, checked at submit.
+    Qube,
+    /// Opaque Python code, handed back untouched.
+    Python,
+    /// Opaque Perl code, handed back untouched.
+    Perl,
+    /// Opaque mail text, handed back untouched.
+    Mail,
+}
+
+impl Language {
+    /// The lowercase spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Qube => "qube",
+            Language::Python => "python",
+            Language::Perl => "perl",
+            Language::Mail => "mail",
+        }
+    }
+
+    /// Looks a language up, ignoring ASCII case.
+    pub fn parse(text: &str) -> Option<Language> {
+        [Language::Qube, Language::Python, Language::Perl, Language::Mail]
+            .into_iter()
+            .find(|l| text.eq_ignore_ascii_case(l.as_str()))
+    }
+}
+
+/// A callback as submitted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallbackSpec {
+    /// The trigger expressions; more than one means their OR.
+    pub triggers: Vec<String>,
+    /// The language of `code`.
+    pub language: Language,
+    /// For qube, an action code of spec §6; otherwise opaque text.
+    pub code: String,
+    /// How many times it may fire; `None` is unlimited.
+    pub maximum: Option<u64>,
+}
+
+impl CallbackSpec {
+    /// A qube callback with no maximum.
+    pub fn qube(trigger: &str, code: &str) -> CallbackSpec {
+        CallbackSpec {
+            triggers: vec![trigger.to_string()],
+            language: Language::Qube,
+            code: code.to_string(),
+            maximum: None,
+        }
+    }
+}
+
+/// A job's status at submit (spec §1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum JobStatus {
+    /// Ready to run.
+    #[default]
+    Pending,
+    /// Waiting to be unblocked.
+    Blocked,
+}
+
+/// A job as submitted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobSpec {
+    /// The id; `None` takes one more than the largest id accepted so far.
+    pub id: Option<u64>,
+    /// A name for people.
+    pub name: String,
+    /// The label, unique in the process group; `None` takes `qubeN`.
+    pub label: Option<String>,
+    /// An existing process group to join; `None` joins the submission's new group.
+    pub pgrp: Option<u64>,
+    /// The parent job id; `None` or 0 is no parent.
+    pub pid: Option<u64>,
+    /// The status at submit.
+    pub status: JobStatus,
+    /// The work items, by name.
+    pub agenda: Vec<String>,
+    /// How many instances (subjobs 0..n).
+    pub subjobs: u64,
+    /// The Qube `dependency` attribute (spec §4).
+    pub dependency: Option<String>,
+    /// The job's own callbacks.
+    pub callbacks: Vec<CallbackSpec>,
+}
+
+/// The extra of an event.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum EventExtra {
+    /// A job event.
+    None,
+    /// A work event: the work item's name.
+    Work(String),
+    /// A subjob event: the instance id.
+    Subjob(u64),
+    /// A host event: the host name.
+    Host(String),
+}
+
+/// Something that happened on the farm. Build it with [`Event::job`], [`Event::work`],
+/// [`Event::subjob`], [`Event::host`] or [`Event::parse`]; the engine validates the name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Event {
+    /// What happened.
+    pub name: Name,
+    /// The job it happened to.
+    pub job: u64,
+    /// The item it happened to; its variant is the event's type.
+    pub extra: EventExtra,
+}
+
+impl Event {
+    /// A job event.
+    pub fn job(name: crate::syntax::EventName, job: u64) -> Event {
+        Event { name: Name::Builtin(name), job, extra: EventExtra::None }
+    }
+
+    /// A work event for the item named `work`.
+    pub fn work(name: crate::syntax::EventName, job: u64, work: &str) -> Event {
+        Event { name: Name::Builtin(name), job, extra: EventExtra::Work(work.to_string()) }
+    }
+
+    /// A subjob event for instance `id`.
+    pub fn subjob(name: crate::syntax::EventName, job: u64, id: u64) -> Event {
+        Event { name: Name::Builtin(name), job, extra: EventExtra::Subjob(id) }
+    }
+
+    /// A host event for the host named `host`.
+    pub fn host(name: crate::syntax::EventName, job: u64, host: &str) -> Event {
+        Event { name: Name::Builtin(name), job, extra: EventExtra::Host(host.to_string()) }
+    }
+
+    /// The event's type.
+    pub fn event_type(&self) -> EventType {
+        match self.extra {
+            EventExtra::None => EventType::Job,
+            EventExtra::Work(_) => EventType::Work,
+            EventExtra::Subjob(_) => EventType::Subjob,
+            EventExtra::Host(_) => EventType::Host,
+        }
+    }
+
+    /// The extra as text, as the wire format prints it.
+    pub fn extra_text(&self) -> Option<String> {
+        match &self.extra {
+            EventExtra::None => None,
+            EventExtra::Work(s) | EventExtra::Host(s) => Some(s.clone()),
+            EventExtra::Subjob(i) => Some(i.to_string()),
+        }
+    }
+}
+
+/// What a firing's qube code acts on (spec §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The owner's agenda item of this name.
+    Work(Symbol),
+    /// The owner's instance of this id.
+    Subjob(u64),
+}
+
+/// What made a callback fire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cause {
+    /// The event being processed.
+    Event,
+    /// The `submit` job event of this job, reported by its submission.
+    Submitted(u64),
+    /// The clock reaching this time.
+    Tick(u64),
+    /// Its registration: a time already reached, or (with `retroactive`) a fact already
+    /// known, made the trigger true.
+    Registration,
+}
+
+/// One firing of one callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Firing {
+    /// The callback that fired.
+    pub callback: CallbackId,
+    /// Its owner job, or `None` for a global callback.
+    pub owner: Option<u64>,
+    /// Its position in the owner's list (or among global callbacks).
+    pub index: u32,
+    /// Its language, code and maximum; see [`crate::Engine::action`].
+    pub action: ActionId,
+    /// What a work- or subjob-level qube code acts on.
+    pub target: Option<Target>,
+    /// What made it fire.
+    pub cause: Cause,
+}

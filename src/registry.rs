@@ -1,0 +1,485 @@
+//! The job registry: ids, process groups, labels, actions, and turning submissions
+//! into resolved callbacks. Both matchers (the compiled engine and the reference)
+//! share it, so they differ only in how they match.
+
+use hashbrown::HashMap;
+
+use crate::error::{Error, ErrorKind};
+use crate::ids::{ActionId, CallbackId, Symbol};
+use crate::intern::Interner;
+use crate::model::{CallbackSpec, Event, EventExtra, JobSpec, Language};
+use crate::qube::{parse_dependency, CodeLevel, Link, LinkKind};
+use crate::resolve::{name_key, resolve, Ctx, ExtraKey, NameKey, Owner, Resolved, Shape};
+use crate::syntax::{
+    is_label, parse, Atom, AtomKind, CustomNames, EventName, EventType, Expr, Extra, Name,
+    ParseLimits, Span,
+};
+
+/// A live job.
+#[derive(Clone, Debug)]
+pub(crate) struct JobRecord {
+    pub pgrp: u64,
+    pub label: Symbol,
+    /// Agenda item names, sorted for lookup.
+    pub agenda: Box<[Symbol]>,
+    pub subjobs: u64,
+    pub first_callback: CallbackId,
+    pub callbacks: u32,
+}
+
+impl JobRecord {
+    pub fn has_work(&self, work: Symbol) -> bool {
+        self.agenda.binary_search(&work).is_ok()
+    }
+}
+
+/// A callback's language, code and maximum, shared by identical callbacks.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Action {
+    /// The language of the code.
+    pub language: Language,
+    /// The code, as given.
+    pub code: Box<str>,
+    /// How many times it may fire; `None` is unlimited.
+    pub maximum: Option<u64>,
+    /// For qube codes, what the code acts on.
+    pub level: Option<CodeLevel>,
+}
+
+/// A trigger parsed once, for universal callbacks attached to every job.
+#[derive(Clone, Debug)]
+struct Universal {
+    expr: Expr,
+    source: String,
+    action: ActionId,
+}
+
+/// An event resolved for matching.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ResolvedEvent {
+    pub name: NameKey,
+    pub ty: EventType,
+    pub job: u64,
+    /// The extra's symbol; `None` for job events and for names never interned (which no
+    /// term can name exactly).
+    pub extra: Option<Symbol>,
+    /// The job's (process group, label) if it is live.
+    pub label: Option<(u64, Symbol)>,
+    /// For subjob events, the instance id (for targets).
+    pub subjob: Option<u64>,
+}
+
+impl ResolvedEvent {
+    /// The names the event matches: its own, plus `done` for terminal events.
+    pub fn names(&self) -> impl Iterator<Item = NameKey> {
+        let done = match self.name {
+            NameKey::Builtin(n) if n.is_terminal() => Some(NameKey::Builtin(EventName::Done)),
+            _ => None,
+        };
+        std::iter::once(self.name).chain(done)
+    }
+
+    /// The contexts the event matches: its job id, plus its label if live.
+    pub fn contexts(&self) -> impl Iterator<Item = Ctx> {
+        let label = self.label.map(|(g, l)| Ctx::Label(g, l));
+        std::iter::once(Ctx::Job(self.job)).chain(label)
+    }
+}
+
+/// Limits on what one submission may ask for, beyond the trigger limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Limits on each trigger.
+    pub parse: ParseLimits,
+    /// Most subjobs a job may declare. Default 1,000,000: a `dependency` subjob link
+    /// makes one callback per instance.
+    pub subjobs: u64,
+    /// Most ticks one clock move may fire. Default 1,000,000: a repeat trigger with a
+    /// one-second interval and a clock jump of years would otherwise run for hours.
+    pub ticks_per_move: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { parse: ParseLimits::default(), subjobs: 1_000_000, ticks_per_move: 1_000_000 }
+    }
+}
+
+/// Jobs, groups, labels, symbols and actions.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Registry {
+    pub jobs: HashMap<u64, JobRecord>,
+    /// Live process groups: label → job id.
+    pub groups: HashMap<u64, HashMap<Symbol, u64>>,
+    pub symbols: Interner,
+    pub custom: CustomNames,
+    pub limits: Limits,
+    actions: Vec<Action>,
+    action_ids: HashMap<Action, ActionId>,
+    universal: Vec<Universal>,
+    max_id: u64,
+    next_callback: u32,
+    globals: u32,
+}
+
+/// A submission planned but not yet applied.
+pub(crate) struct Plan {
+    pub jobs: Vec<(u64, JobRecord)>,
+    pub callbacks: Vec<Resolved>,
+    pub pgrp: u64,
+    next_callback: u32,
+}
+
+impl Registry {
+    pub fn new(limits: Limits) -> Registry {
+        Registry { limits, ..Registry::default() }
+    }
+
+    pub fn action(&self, id: ActionId) -> &Action {
+        &self.actions[id.as_usize()]
+    }
+
+    /// Checks a whole submission without changing the registry (symbols aside).
+    pub fn plan(&mut self, specs: &[JobSpec]) -> Result<Plan, Error> {
+        if specs.is_empty() {
+            return Err(Error::new(ErrorKind::EmptySubmission, "empty submission; expected at least one job"));
+        }
+        let ids = self.assign_ids(specs)?;
+        let pgrps = self.assign_groups(specs, &ids)?;
+        let labels = self.assign_labels(specs, &ids, &pgrps)?;
+        let mut plan = Plan { jobs: Vec::new(), callbacks: Vec::new(), pgrp: pgrps[0], next_callback: self.next_callback };
+        for (i, spec) in specs.iter().enumerate() {
+            let place = format!("job {i} (id {})", ids[i]);
+            let record = self.plan_job(spec, ids[i], pgrps[i], labels[i], &mut plan).map_err(|e| e.prefixed(&place))?;
+            plan.jobs.push((ids[i], record));
+        }
+        Ok(plan)
+    }
+
+    /// Applies a plan made by [`Registry::plan`] with no change in between.
+    pub fn commit(&mut self, plan: &Plan) {
+        for (id, record) in &plan.jobs {
+            self.max_id = self.max_id.max(*id);
+            self.groups.entry(record.pgrp).or_default().insert(record.label, *id);
+            self.jobs.insert(*id, record.clone());
+        }
+        self.next_callback = plan.next_callback;
+    }
+
+    fn assign_ids(&self, specs: &[JobSpec]) -> Result<Vec<u64>, Error> {
+        let mut max = self.max_id;
+        let mut ids: Vec<u64> = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            let bad = |m: String| Error::new(ErrorKind::BadJobId, format!("job {i}: {m}"));
+            let id = match spec.id {
+                Some(id) => id,
+                None => max.checked_add(1).ok_or_else(|| bad("no job id is left after u64::MAX".into()))?,
+            };
+            if id == 0 {
+                return Err(bad("job id 0 is reserved for `no parent`".into()));
+            }
+            if self.jobs.contains_key(&id) || ids.contains(&id) {
+                return Err(bad(format!("job id {id} is already live")));
+            }
+            max = max.max(id);
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    fn assign_groups(&self, specs: &[JobSpec], ids: &[u64]) -> Result<Vec<u64>, Error> {
+        let new_group = ids[0];
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| match spec.pgrp {
+                None => Ok(new_group),
+                Some(g) if g == new_group || self.groups.contains_key(&g) => Ok(g),
+                Some(g) => Err(Error::new(
+                    ErrorKind::UnknownGroup,
+                    format!("job {i}: process group {g} has no live job; expected an existing pgrp"),
+                )),
+            })
+            .collect()
+    }
+
+    fn assign_labels(&mut self, specs: &[JobSpec], ids: &[u64], pgrps: &[u64]) -> Result<Vec<Symbol>, Error> {
+        let mut taken: Vec<(u64, Symbol)> = Vec::new();
+        let mut labels: Vec<Option<Symbol>> = vec![None; specs.len()];
+        for (i, spec) in specs.iter().enumerate() {
+            let Some(label) = &spec.label else { continue };
+            let bad = |m: String| Error::new(ErrorKind::BadLabel, format!("job {i} (id {}): {m}", ids[i]));
+            if !is_label(label) {
+                return Err(bad(format!(
+                    "label `{label}` cannot be named by a trigger; expected no `-`, spaces or parentheses, not all digits"
+                )));
+            }
+            let sym = self.symbols.intern(label);
+            if self.label_taken(pgrps[i], sym, &taken) {
+                return Err(bad(format!("label `{label}` is already used in process group {}", pgrps[i])));
+            }
+            taken.push((pgrps[i], sym));
+            labels[i] = Some(sym);
+        }
+        for (i, slot) in labels.iter_mut().enumerate() {
+            if slot.is_none() {
+                let sym = self.generated_label(pgrps[i], &taken);
+                taken.push((pgrps[i], sym));
+                *slot = Some(sym);
+            }
+        }
+        Ok(labels.into_iter().map(|l| l.expect("every job has a label now")).collect())
+    }
+
+    fn label_taken(&self, pgrp: u64, sym: Symbol, taken: &[(u64, Symbol)]) -> bool {
+        taken.contains(&(pgrp, sym)) || self.groups.get(&pgrp).is_some_and(|g| g.contains_key(&sym))
+    }
+
+    /// The smallest `qubeN` free in the group.
+    fn generated_label(&mut self, pgrp: u64, taken: &[(u64, Symbol)]) -> Symbol {
+        let mut n = 0u64;
+        loop {
+            let sym = self.symbols.intern(&format!("qube{n}"));
+            if !self.label_taken(pgrp, sym, taken) {
+                return sym;
+            }
+            n += 1;
+        }
+    }
+
+    fn plan_job(&mut self, spec: &JobSpec, id: u64, pgrp: u64, label: Symbol, plan: &mut Plan) -> Result<JobRecord, Error> {
+        if spec.subjobs > self.limits.subjobs {
+            return Err(Error::new(
+                ErrorKind::BadValue,
+                format!("{} subjobs is more than the limit of {}", spec.subjobs, self.limits.subjobs),
+            ));
+        }
+        let owner = Owner { id, pgrp, pid: spec.pid.filter(|&p| p != 0) };
+        let mut agenda: Vec<Symbol> = spec.agenda.iter().map(|w| self.symbols.intern(w)).collect();
+        agenda.sort_unstable();
+        agenda.dedup();
+        let first = CallbackId::from_u32(plan.next_callback);
+        let mut index = 0u32;
+        for (c, cb) in spec.callbacks.iter().enumerate() {
+            let resolved = self.callback(cb, Some(owner), first_free(plan)?, index).map_err(|e| e.prefixed(&format!("callback {c}")))?;
+            push(plan, resolved, &mut index);
+        }
+        if let Some(dep) = &spec.dependency {
+            for (shape_expr, code, source) in self.dependency_callbacks(dep, spec)? {
+                let action = self.intern_action(Language::Qube, code, None, Some(level_of(code)));
+                let (slots, shape) = resolve(&shape_expr, Some(owner), &source, &mut self.symbols)?;
+                let cb = Resolved { id: first_free(plan)?, owner: Some(id), index, action, slots, shape };
+                push(plan, cb, &mut index);
+            }
+        }
+        for u in self.universal.clone() {
+            if let Ok((slots, shape)) = resolve(&u.expr, Some(owner), &u.source, &mut self.symbols) {
+                let cb = Resolved { id: first_free(plan)?, owner: Some(id), index, action: u.action, slots, shape };
+                push(plan, cb, &mut index);
+            }
+        }
+        Ok(JobRecord { pgrp, label, agenda: agenda.into(), subjobs: spec.subjobs, first_callback: first, callbacks: index })
+    }
+
+    /// Parses, checks and resolves one callback.
+    pub fn callback(&mut self, spec: &CallbackSpec, owner: Option<Owner>, id: CallbackId, index: u32) -> Result<Resolved, Error> {
+        let action = self.check_action(spec)?;
+        let (expr, source) = self.parse_triggers(&spec.triggers)?;
+        let (slots, shape) = resolve(&expr, owner, &source, &mut self.symbols)?;
+        Ok(Resolved { id, owner: owner.map(|o| o.id), index, action, slots, shape })
+    }
+
+    /// Parses a list of triggers into their OR. Errors name the element.
+    fn parse_triggers(&self, triggers: &[String]) -> Result<(Expr, String), Error> {
+        let mut exprs = Vec::with_capacity(triggers.len());
+        for (t, text) in triggers.iter().enumerate() {
+            let expr = parse(text, &self.limits.parse, &self.custom).map_err(|e| {
+                let place = if triggers.len() > 1 { format!("trigger {t}") } else { "trigger".to_string() };
+                Error::parse(e, &place)
+            })?;
+            exprs.push(expr);
+        }
+        match exprs.len() {
+            0 => Err(Error::new(ErrorKind::Parse(crate::syntax::ParseErrorKind::Empty), "no trigger given")),
+            1 => Ok((exprs.pop().expect("one"), triggers[0].clone())),
+            _ => Ok((Expr::Or(exprs), triggers.join(" || "))),
+        }
+    }
+
+    fn check_action(&mut self, spec: &CallbackSpec) -> Result<ActionId, Error> {
+        let level = match spec.language {
+            Language::Qube => Some(CodeLevel::of(&spec.code).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::UnknownCode,
+                    format!("unknown qube action code `{}`; expected one of spec §6 such as unblock-self", spec.code),
+                )
+            })?),
+            _ => None,
+        };
+        Ok(self.intern_action(spec.language, &spec.code, spec.maximum, level))
+    }
+
+    fn intern_action(&mut self, language: Language, code: &str, maximum: Option<u64>, level: Option<CodeLevel>) -> ActionId {
+        let action = Action { language, code: code.into(), maximum, level };
+        if let Some(&id) = self.action_ids.get(&action) {
+            return id;
+        }
+        let id = ActionId::new(self.actions.len()).expect("fewer than 2^32 distinct actions");
+        self.actions.push(action.clone());
+        self.action_ids.insert(action, id);
+        id
+    }
+
+    /// The callbacks that a `dependency` attribute compiles to (spec §8): one for all job
+    /// links, one per agenda item for work links, one per instance for subjob links.
+    fn dependency_callbacks(&self, dep: &str, spec: &JobSpec) -> Result<Vec<(Expr, &'static str, String)>, Error> {
+        let links = parse_dependency(dep).map_err(|e| {
+            Error::new(ErrorKind::Dependency, e.to_string()).at(e.span, dep)
+        })?;
+        let of = |kind: LinkKind| links.iter().filter(move |l| l.kind == kind);
+        let mut out = Vec::new();
+        if of(LinkKind::Job).next().is_some() {
+            let atoms = of(LinkKind::Job).map(|l| link_atom(l, EventType::Job, Extra::None)).collect();
+            out.push((and(atoms), "unblock-self", dep.to_string()));
+        }
+        if of(LinkKind::Work).next().is_some() {
+            for w in &spec.agenda {
+                let atoms = of(LinkKind::Work).map(|l| link_atom(l, EventType::Work, Extra::Name(w.as_str().into()))).collect();
+                out.push((and(atoms), "unblock-work-self", dep.to_string()));
+            }
+        }
+        if of(LinkKind::Subjob).next().is_some() {
+            for i in 0..spec.subjobs {
+                let atoms = of(LinkKind::Subjob).map(|l| link_atom(l, EventType::Subjob, Extra::Subjob(i))).collect();
+                out.push((and(atoms), "unblock-subjob-self", dep.to_string()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds a universal callback, attached to every job submitted from now on.
+    pub fn add_universal(&mut self, spec: &CallbackSpec) -> Result<(), Error> {
+        let action = self.check_action(spec)?;
+        let (expr, source) = self.parse_triggers(&spec.triggers)?;
+        self.universal.push(Universal { expr, source, action });
+        Ok(())
+    }
+
+    /// Resolves a global callback and takes its id and index.
+    pub fn global(&mut self, spec: &CallbackSpec) -> Result<Resolved, Error> {
+        let id = CallbackId::from_u32(self.next_callback);
+        if self.next_callback == u32::MAX {
+            return Err(id_space());
+        }
+        let resolved = self.callback(spec, None, id, self.globals)?;
+        self.next_callback += 1;
+        self.globals += 1;
+        Ok(resolved)
+    }
+
+    /// Removes a live job: frees its label and group membership.
+    pub fn remove(&mut self, id: u64) -> Result<JobRecord, Error> {
+        let record = self
+            .jobs
+            .remove(&id)
+            .ok_or_else(|| Error::new(ErrorKind::UnknownJob, format!("job {id} is not live")))?;
+        if let Some(group) = self.groups.get_mut(&record.pgrp) {
+            group.remove(&record.label);
+            if group.is_empty() {
+                self.groups.remove(&record.pgrp);
+            }
+        }
+        Ok(record)
+    }
+
+    /// Checks an event and resolves it for matching. `intern` interns its extra (needed
+    /// when facts are kept); otherwise an unknown extra stays `None`.
+    pub fn resolve_event(&mut self, event: &Event, intern: bool) -> Result<ResolvedEvent, Error> {
+        let name = match &event.name {
+            Name::Builtin(EventName::Done) => {
+                return Err(Error::new(ErrorKind::BadEvent, "`done` is derived and cannot be reported; report complete, failed or killed"));
+            }
+            Name::Builtin(n) => NameKey::Builtin(*n),
+            Name::Custom(c) => match self.custom.get(c) {
+                Some(_) => name_key(&event.name, &mut self.symbols),
+                None => return Err(Error::new(ErrorKind::BadEvent, format!("unknown event name `{c}`"))),
+            },
+        };
+        let text = event.extra_text();
+        let extra = match (&text, intern) {
+            (None, _) => None,
+            (Some(t), true) => Some(self.symbols.intern(t)),
+            (Some(t), false) => self.symbols.get(t),
+        };
+        let label = self.jobs.get(&event.job).map(|r| (r.pgrp, r.label));
+        let subjob = match event.extra {
+            EventExtra::Subjob(i) => Some(i),
+            _ => None,
+        };
+        Ok(ResolvedEvent { name, ty: event.event_type(), job: event.job, extra, label, subjob })
+    }
+
+    /// The job currently holding `label` in `pgrp`.
+    pub fn label_holder(&self, pgrp: u64, label: Symbol) -> Option<u64> {
+        self.groups.get(&pgrp).and_then(|g| g.get(&label)).copied()
+    }
+}
+
+fn level_of(code: &str) -> CodeLevel {
+    CodeLevel::of(code).expect("generated codes are valid")
+}
+
+fn id_space() -> Error {
+    Error::new(ErrorKind::IdSpaceExhausted, "more than 2^32 callbacks registered over the engine's life")
+}
+
+fn first_free(plan: &Plan) -> Result<CallbackId, Error> {
+    if plan.next_callback == u32::MAX {
+        return Err(id_space());
+    }
+    Ok(CallbackId::from_u32(plan.next_callback))
+}
+
+fn push(plan: &mut Plan, cb: Resolved, index: &mut u32) {
+    plan.callbacks.push(cb);
+    plan.next_callback += 1;
+    *index += 1;
+}
+
+fn link_atom(link: &Link, ty: EventType, extra: Extra) -> Expr {
+    let kind = AtomKind::Event { name: Name::Builtin(link.state), ty, context: link.target.clone(), extra };
+    Expr::Atom(Atom { kind, span: Span::new(0, 0) })
+}
+
+fn and(mut atoms: Vec<Expr>) -> Expr {
+    if atoms.len() == 1 {
+        atoms.pop().expect("one")
+    } else {
+        Expr::And(atoms)
+    }
+}
+
+/// Whether an event matches a term right now (spec §3): the reference semantics of one
+/// atom, also used to initialise latches from known facts.
+pub(crate) fn term_matches(term: &crate::resolve::Term, ev: &ResolvedEvent) -> bool {
+    let name_ok = ev.names().any(|n| n == term.name);
+    let ctx_ok = ev.contexts().any(|c| c == term.ctx);
+    let extra_ok = match term.extra {
+        ExtraKey::None => true,
+        ExtraKey::Any => true,
+        ExtraKey::Sym(s) => ev.extra == Some(s),
+    };
+    name_ok && term.ty == ev.ty && ctx_ok && extra_ok
+}
+
+
+impl Shape {
+    /// How many slots a shape refers to (the highest slot + 1).
+    pub fn width(&self) -> u32 {
+        match self {
+            Shape::Slot(s) => s + 1,
+            Shape::And(xs) | Shape::Or(xs) => xs.iter().map(Shape::width).max().unwrap_or(0),
+        }
+    }
+}
+

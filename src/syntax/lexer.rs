@@ -1,0 +1,141 @@
+//! The lexer: the only file that names `logos`.
+//!
+//! Raw logos tokens are merged into the parser's own token stream: operators,
+//! parentheses and atoms. An atom is a maximal run of words that are not operators,
+//! with its inner spacing kept (spec §8 "Lexing").
+
+use logos::Logos;
+
+use super::error::{ParseError, ParseErrorKind};
+use super::Span;
+
+/// What the parser sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// `(`
+    Open,
+    /// `)`
+    Close,
+    /// `&&` or the word `and` (any case).
+    And,
+    /// `||` or the word `or` (any case).
+    Or,
+    /// A run of words between operators, trimmed.
+    Atom,
+}
+
+/// A token and the bytes it covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Token {
+    /// Which token.
+    pub kind: TokenKind,
+    /// The byte range in the source.
+    pub span: Span,
+}
+
+#[derive(Logos, Clone, Copy, Debug, PartialEq, Eq)]
+enum Raw {
+    #[token("(")]
+    Open,
+    #[token(")")]
+    Close,
+    #[token("&&")]
+    AndAnd,
+    #[token("||")]
+    OrOr,
+    #[regex(r"[\s]+")]
+    Space,
+    // A lone `&` or `|` is an ordinary character of a word.
+    #[regex(r"[^()&|\s\x00-\x08\x0e-\x1f\x7f]+|&|\|")]
+    Piece,
+}
+
+/// Splits `source` into tokens, stopping at the first character no token allows.
+///
+/// # Errors
+/// A control character (other than white space) gives [`ParseErrorKind::ControlCharacter`].
+pub fn lex(source: &str, out: &mut Vec<Token>) -> Result<(), ParseError> {
+    let mut words = WordMerger::default();
+    for (raw, range) in Raw::lexer(source).spanned() {
+        let span = Span::from(range);
+        match raw {
+            Ok(Raw::Piece) => words.piece(span),
+            Ok(Raw::Space) => words.space(source, out),
+            Ok(op) => {
+                words.finish(source, out);
+                out.push(Token { kind: operator_kind(op), span });
+            }
+            Err(()) => {
+                return Err(ParseError::new(ParseErrorKind::ControlCharacter, span, source));
+            }
+        }
+    }
+    words.finish(source, out);
+    Ok(())
+}
+
+fn operator_kind(raw: Raw) -> TokenKind {
+    match raw {
+        Raw::Open => TokenKind::Open,
+        Raw::Close => TokenKind::Close,
+        Raw::AndAnd => TokenKind::And,
+        _ => TokenKind::Or,
+    }
+}
+
+/// Glues pieces into words and words into atoms.
+#[derive(Default)]
+struct WordMerger {
+    /// The word being built (pieces with no space between them).
+    word: Option<Span>,
+    /// The atom being built (words separated by spaces).
+    atom: Option<Span>,
+}
+
+impl WordMerger {
+    fn piece(&mut self, span: Span) {
+        self.word = Some(match self.word {
+            Some(w) => Span::new(w.start, span.end),
+            None => span,
+        });
+    }
+
+    fn space(&mut self, source: &str, out: &mut Vec<Token>) {
+        self.end_word(source, out);
+    }
+
+    fn end_word(&mut self, source: &str, out: &mut Vec<Token>) {
+        let Some(word) = self.word.take() else { return };
+        let text = &source[word.range()];
+        let op = if text.eq_ignore_ascii_case("and") {
+            Some(TokenKind::And)
+        } else if text.eq_ignore_ascii_case("or") {
+            Some(TokenKind::Or)
+        } else {
+            None
+        };
+        match op {
+            Some(kind) => {
+                self.end_atom(out);
+                out.push(Token { kind, span: word });
+            }
+            None => {
+                self.atom = Some(match self.atom {
+                    Some(a) => Span::new(a.start, word.end),
+                    None => word,
+                });
+            }
+        }
+    }
+
+    fn end_atom(&mut self, out: &mut Vec<Token>) {
+        if let Some(span) = self.atom.take() {
+            out.push(Token { kind: TokenKind::Atom, span });
+        }
+    }
+
+    fn finish(&mut self, source: &str, out: &mut Vec<Token>) {
+        self.end_word(source, out);
+        self.end_atom(out);
+    }
+}

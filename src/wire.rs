@@ -1,0 +1,368 @@
+//! The JSON-lines wire format of `trigwire run` (a documented contract; see README).
+//!
+//! Each input line is one submission, global callback, event, clock move or removal;
+//! each output line is a submission, a firing or an error, tagged with the input line.
+//! A rejected line changes nothing and the following lines are still processed.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::engine::{BatchFiring, Engine, Matcher};
+use crate::error::{Error, ErrorKind};
+use crate::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};
+use crate::syntax::{EventName, EventType, Name};
+
+/// One input line, decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `{"submit": [JOB, ...]}`
+    Submit(Vec<JobSpec>),
+    /// `{"callback": CALLBACK}`: a global callback.
+    Callback(CallbackSpec),
+    /// `{"event": NAME, "type": TYPE, "job": ID, "extra": TEXT}`
+    Event(Event),
+    /// `{"time": T}`
+    Time(u64),
+    /// `{"remove": ID}`
+    Remove(u64),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobWire {
+    id: Option<u64>,
+    #[serde(default)]
+    name: String,
+    label: Option<String>,
+    pgrp: Option<u64>,
+    pid: Option<u64>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    agenda: Vec<TextOrNumber>,
+    #[serde(default)]
+    subjobs: u64,
+    dependency: Option<String>,
+    #[serde(default)]
+    callbacks: Vec<CallbackWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallbackWire {
+    triggers: OneOrMany,
+    #[serde(default = "default_language")]
+    language: String,
+    code: String,
+    maximum: Option<i64>,
+}
+
+fn default_language() -> String {
+    "qube".to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TextOrNumber {
+    Text(String),
+    Number(u64),
+}
+
+impl TextOrNumber {
+    fn into_text(self) -> String {
+        match self {
+            TextOrNumber::Text(s) => s,
+            TextOrNumber::Number(n) => n.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventWire {
+    event: String,
+    #[serde(rename = "type")]
+    ty: String,
+    job: u64,
+    extra: Option<TextOrNumber>,
+}
+
+fn bad(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::BadValue, message)
+}
+
+/// Decodes one line.
+///
+/// # Errors
+/// Bad JSON (with the column), an unknown command, a missing or ill-typed field.
+pub fn decode(line: &str) -> Result<Command, Error> {
+    let value: Value = serde_json::from_str(line).map_err(|e| json_error(&e, line))?;
+    let Value::Object(map) = &value else {
+        return Err(bad("expected a JSON object with one of submit, callback, event, time, remove"));
+    };
+    let field = |k: &str| map.get(k).cloned().unwrap_or(Value::Null);
+    let only = |k: &str| -> Result<(), Error> {
+        match map.len() {
+            1 => Ok(()),
+            _ => Err(bad(format!("`{k}` takes no other keys"))),
+        }
+    };
+    let decode_as = |k: &str| -> Result<Value, Error> { only(k).map(|_| field(k)) };
+    if map.contains_key("submit") {
+        let jobs: Vec<JobWire> = from_value(decode_as("submit")?, "submit")?;
+        return jobs.into_iter().enumerate().map(|(i, j)| job_spec(j, i)).collect::<Result<_, _>>().map(Command::Submit);
+    }
+    if map.contains_key("callback") {
+        return callback_spec(from_value(decode_as("callback")?, "callback")?).map(Command::Callback);
+    }
+    if map.contains_key("event") {
+        return event(from_value(value.clone(), "event")?).map(Command::Event);
+    }
+    if map.contains_key("time") {
+        return from_value(decode_as("time")?, "time").map(Command::Time);
+    }
+    if map.contains_key("remove") {
+        return from_value(decode_as("remove")?, "remove").map(Command::Remove);
+    }
+    Err(bad("unknown command; expected one of submit, callback, event, time, remove"))
+}
+
+fn from_value<T: serde::de::DeserializeOwned>(value: Value, what: &str) -> Result<T, Error> {
+    serde_json::from_value(value).map_err(|e| bad(format!("bad `{what}`: {e}")))
+}
+
+fn utf8_error(e: &std::str::Utf8Error) -> Error {
+    let at = e.valid_up_to();
+    bad(format!("invalid UTF-8 at byte {at}; expected a JSON line in UTF-8"))
+        .spanned(crate::syntax::Span::new(at, at + 1))
+}
+
+fn json_error(e: &serde_json::Error, line: &str) -> Error {
+    // serde_json counts columns in bytes from 1; point at that byte.
+    let at = line.len().min(e.column().saturating_sub(1));
+    let end = (at + 1).min(line.len()).max(at);
+    bad(format!("bad JSON: {e}")).at(crate::syntax::Span::new(at, end), line)
+}
+
+fn job_spec(j: JobWire, i: usize) -> Result<JobSpec, Error> {
+    let status = match j.status.as_deref() {
+        None | Some("pending") => JobStatus::Pending,
+        Some("blocked") => JobStatus::Blocked,
+        Some(s) => return Err(bad(format!("job {i}: unknown status `{s}`; expected pending or blocked"))),
+    };
+    let callbacks = j
+        .callbacks
+        .into_iter()
+        .enumerate()
+        .map(|(c, cb)| callback_spec(cb).map_err(|e| e.prefixed(&format!("job {i}, callback {c}"))))
+        .collect::<Result<_, _>>()?;
+    Ok(JobSpec {
+        id: j.id,
+        name: j.name,
+        label: j.label,
+        pgrp: j.pgrp,
+        pid: j.pid,
+        status,
+        agenda: j.agenda.into_iter().map(TextOrNumber::into_text).collect(),
+        subjobs: j.subjobs,
+        dependency: j.dependency,
+        callbacks,
+    })
+}
+
+fn callback_spec(c: CallbackWire) -> Result<CallbackSpec, Error> {
+    let language = Language::parse(&c.language)
+        .ok_or_else(|| bad(format!("unknown language `{}`; expected qube, python, perl or mail", c.language)))?;
+    let maximum = match c.maximum {
+        None | Some(-1) => None,
+        Some(m) if m >= 0 => Some(m as u64),
+        Some(m) => return Err(bad(format!("maximum {m}; expected -1 (unlimited) or a count >= 0"))),
+    };
+    let triggers = match c.triggers {
+        OneOrMany::One(t) => vec![t],
+        OneOrMany::Many(ts) => ts,
+    };
+    Ok(CallbackSpec { triggers, language, code: c.code, maximum })
+}
+
+fn event(e: EventWire) -> Result<Event, Error> {
+    let name = match EventName::parse(&e.event) {
+        Some(n) => Name::Builtin(n),
+        None => Name::Custom(e.event.to_ascii_lowercase().into()),
+    };
+    let ty = EventType::parse(&e.ty).ok_or_else(|| {
+        Error::new(ErrorKind::BadEvent, format!("unknown event type `{}`; expected job, work, subjob or host", e.ty))
+    })?;
+    let missing = || Error::new(ErrorKind::BadEvent, format!("a {} event needs `extra`", ty.as_str()));
+    let extra = match (ty, e.extra) {
+        (EventType::Job, None) => EventExtra::None,
+        (EventType::Job, Some(_)) => return Err(Error::new(ErrorKind::BadEvent, "a job event takes no `extra`")),
+        (_, None) => return Err(missing()),
+        (EventType::Subjob, Some(TextOrNumber::Number(n))) => EventExtra::Subjob(n),
+        (EventType::Subjob, Some(TextOrNumber::Text(t))) => EventExtra::Subjob(
+            crate::syntax::parse_number(&t)
+                .ok_or_else(|| Error::new(ErrorKind::BadEvent, format!("subjob extra `{t}` is not a decimal u64")))?,
+        ),
+        (EventType::Work, Some(x)) => EventExtra::Work(x.into_text()),
+        (_, Some(x)) => EventExtra::Host(x.into_text()),
+    };
+    Ok(Event { name, job: e.job, extra })
+}
+
+/// Replays a log against an engine, producing the output lines.
+#[derive(Debug)]
+pub struct Replay<M = crate::engine::Compiled> {
+    engine: Engine<M>,
+    line: usize,
+    rejected: usize,
+    firings: Vec<Firing>,
+}
+
+/// How `Replay` feeds runs of consecutive events to the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// One [`Engine::process`] call per event.
+    OneByOne,
+    /// [`Engine::process_batch`] on runs of up to this many consecutive events.
+    Batch(usize),
+}
+
+#[allow(private_bounds)]
+impl<M: Matcher + Send> Replay<M> {
+    /// Replays onto `engine`.
+    pub fn new(engine: Engine<M>) -> Replay<M> {
+        Replay { engine, line: 0, rejected: 0, firings: Vec::new() }
+    }
+
+    /// The engine, for inspection.
+    pub fn engine(&self) -> &Engine<M> {
+        &self.engine
+    }
+
+    /// How many lines were rejected so far.
+    pub fn rejected(&self) -> usize {
+        self.rejected
+    }
+
+    /// Replays a whole log; returns the output lines and the human-readable errors.
+    /// Lines are split at `\n`; a line that is not UTF-8 is rejected like bad JSON.
+    pub fn run_bytes(&mut self, text: &[u8], mode: Mode) -> (Vec<Value>, Vec<String>) {
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        let mut pending: Vec<(usize, Event)> = Vec::new();
+        let body = text.strip_suffix(b"\n").unwrap_or(text);
+        for raw in body.split(|&b| b == b'\n') {
+            self.line += 1;
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            if raw.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match std::str::from_utf8(raw).map_err(|e| utf8_error(&e)).and_then(decode) {
+                Ok(Command::Event(e)) if mode != Mode::OneByOne => {
+                    pending.push((self.line, e));
+                    if let Mode::Batch(n) = mode {
+                        if pending.len() >= n {
+                            self.flush(&mut pending, &mut out, &mut errors);
+                        }
+                    }
+                }
+                decoded => {
+                    self.flush(&mut pending, &mut out, &mut errors);
+                    let line = self.line;
+                    match decoded.and_then(|c| self.apply(line, c, &mut out)) {
+                        Ok(()) => {}
+                        Err(e) => self.reject(line, &e, &mut out, &mut errors),
+                    }
+                }
+            }
+        }
+        self.flush(&mut pending, &mut out, &mut errors);
+        (out, errors)
+    }
+
+    fn flush(&mut self, pending: &mut Vec<(usize, Event)>, out: &mut Vec<Value>, errors: &mut Vec<String>) {
+        if pending.is_empty() {
+            return;
+        }
+        let events: Vec<Event> = pending.iter().map(|(_, e)| e.clone()).collect();
+        let mut fired: Vec<BatchFiring> = Vec::new();
+        let mut rejected = self.engine.process_batch(&events, &mut fired).into_iter().peekable();
+        let mut fired = fired.into_iter().peekable();
+        for (i, (line, event)) in pending.iter().enumerate() {
+            if let Some((_, e)) = rejected.next_if(|(j, _)| *j == i) {
+                self.reject(*line, &e, out, errors);
+            }
+            while let Some(f) = fired.next_if(|f| f.event == i) {
+                out.push(self.fired(*line, &f.firing, Some(event)));
+            }
+        }
+        pending.clear();
+    }
+
+    fn apply(&mut self, line: usize, command: Command, out: &mut Vec<Value>) -> Result<(), Error> {
+        let mut firings = std::mem::take(&mut self.firings);
+        firings.clear();
+        let result = match &command {
+            Command::Submit(jobs) => self.engine.submit(jobs, &mut firings).map(|s| {
+                out.push(json!({"line": line, "submitted": s.ids, "pgrp": s.pgrp}));
+            }),
+            Command::Callback(cb) => self.engine.add_global(cb, &mut firings).map(|_| ()),
+            Command::Event(e) => self.engine.process(e, &mut firings),
+            Command::Time(t) => self.engine.advance_clock(*t, &mut firings),
+            Command::Remove(id) => self.engine.remove_job(*id),
+        };
+        let event = match &command {
+            Command::Event(e) => Some(e),
+            _ => None,
+        };
+        for f in &firings {
+            out.push(self.fired(line, f, event));
+        }
+        self.firings = firings;
+        result
+    }
+
+    fn reject(&mut self, line: usize, e: &Error, out: &mut Vec<Value>, errors: &mut Vec<String>) {
+        self.rejected += 1;
+        let span = e.span().map(|s| json!([s.start, s.end])).unwrap_or(Value::Null);
+        out.push(json!({"line": line, "error": {"message": e.message(), "span": span}}));
+        errors.push(format!("line {line}: {e}"));
+    }
+
+    fn fired(&self, line: usize, f: &Firing, event: Option<&Event>) -> Value {
+        let action = self.engine.action(f.action);
+        let target = match f.target {
+            Some(Target::Work(w)) => json!(self.engine.symbol(w)),
+            Some(Target::Subjob(i)) => json!(i),
+            None => Value::Null,
+        };
+        let cause = match (f.cause, event) {
+            (Cause::Event, Some(e)) => event_json(e),
+            (Cause::Submitted(job), _) => event_json(&Event::job(EventName::Submit, job)),
+            (Cause::Tick(t), _) => json!({"time": t}),
+            _ => json!({"registration": true}),
+        };
+        json!({"line": line, "fired": {
+            "job": f.owner, "callback": f.index, "language": action.language.as_str(),
+            "code": &*action.code, "target": target, "cause": cause,
+        }})
+    }
+}
+
+/// An event as the wire format writes it.
+pub fn event_json(e: &Event) -> Value {
+    let mut v = json!({"event": e.name.as_str(), "type": e.event_type().as_str(), "job": e.job});
+    match &e.extra {
+        EventExtra::None => {}
+        EventExtra::Subjob(i) => v["extra"] = json!(i),
+        EventExtra::Work(s) | EventExtra::Host(s) => v["extra"] = json!(s),
+    }
+    v
+}
