@@ -178,8 +178,11 @@ impl Registry {
             if id == 0 {
                 return Err(bad("job id 0 is reserved for `no parent`".into()));
             }
-            if self.jobs.contains_key(&id) || ids.contains(&id) {
+            if self.jobs.contains_key(&id) {
                 return Err(bad(format!("job id {id} is already live")));
+            }
+            if ids.contains(&id) {
+                return Err(bad(format!("job id {id} is repeated in the submission")));
             }
             max = max.max(id);
             ids.push(id);

@@ -1,0 +1,94 @@
+//! The data-driven conformance suite: every directory under `tests/data/` is a case
+//! with a farm log (`log.jsonl`), the expected output (`expected.jsonl`) and optional
+//! options (`config.json`: `{"retroactive": bool, "event_names": [..]}`). Each case
+//! runs through every execution mode: one event at a time, and batches of 1, 3 and
+//! 4096 events. Adding a case is adding a directory; `UPDATE_EXPECT=1 cargo test
+//! --test conformance` writes the expected output of new or changed cases.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use trigwire::wire::{Mode, Replay};
+use trigwire::{Config, Engine, Reference};
+
+const MODES: [Mode; 4] = [Mode::OneByOne, Mode::Batch(1), Mode::Batch(3), Mode::Batch(4096)];
+
+fn cases() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("tests/data exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.join("log.jsonl").exists())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn engine_for(case: &Path) -> (Config, Vec<String>) {
+    let mut config = Config::default();
+    let mut names = Vec::new();
+    if let Ok(text) = std::fs::read_to_string(case.join("config.json")) {
+        let v: Value = serde_json::from_str(&text).expect("config.json is JSON");
+        config.retroactive = v["retroactive"].as_bool().unwrap_or(false);
+        if let Some(list) = v["event_names"].as_array() {
+            names = list.iter().map(|n| n.as_str().expect("names are strings").to_string()).collect();
+        }
+    }
+    (config, names)
+}
+
+fn replay_compiled(case: &Path, log: &[u8], mode: Mode) -> Vec<Value> {
+    let (config, names) = engine_for(case);
+    let mut engine = Engine::new(config);
+    for n in &names {
+        engine.register_event_name(n).expect("valid custom name");
+    }
+    Replay::new(engine).run_bytes(log, mode).0
+}
+
+fn replay_reference(case: &Path, log: &[u8]) -> Vec<Value> {
+    let (config, names) = engine_for(case);
+    let mut engine = Reference::reference(config);
+    for n in &names {
+        engine.register_event_name(n).expect("valid custom name");
+    }
+    Replay::new(engine).run_bytes(log, Mode::OneByOne).0
+}
+
+fn render(lines: &[Value]) -> String {
+    lines.iter().map(|v| format!("{v}\n")).collect()
+}
+
+#[test]
+fn conformance() {
+    let cases = cases();
+    assert!(cases.len() >= 20, "expected the conformance cases under tests/data");
+    let bless = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let log = std::fs::read(case.join("log.jsonl")).expect("log.jsonl");
+        let got = replay_compiled(case, &log, Mode::OneByOne);
+        let expected_path = case.join("expected.jsonl");
+        if bless {
+            std::fs::write(&expected_path, render(&got)).expect("write expected.jsonl");
+        }
+        let expected: Vec<Value> = std::fs::read_to_string(&expected_path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("expected.jsonl holds JSON lines"))
+            .collect();
+        let name = case.file_name().unwrap().to_string_lossy().to_string();
+        for mode in MODES {
+            let got = replay_compiled(case, &log, mode);
+            if got != expected {
+                failures.push(format!("{name} ({mode:?}):\n--- expected\n{}--- got\n{}", render(&expected), render(&got)));
+            }
+        }
+        let reference = replay_reference(case, &log);
+        if reference != expected {
+            failures.push(format!("{name} (reference):\n--- expected\n{}--- got\n{}", render(&expected), render(&reference)));
+        }
+    }
+    assert!(failures.is_empty(), "{} failing:\n{}", failures.len(), failures.join("\n"));
+}
