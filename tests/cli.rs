@@ -1,0 +1,101 @@
+//! Runs the built `trigwire` binary as a user would.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn trigwire(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trigwire"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("the binary finishes")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn demo_releases_in_order_and_nothing_early() {
+    let out = trigwire(&["demo"], "");
+    assert!(out.status.success());
+    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    let at = |needle: &str| {
+        lines.iter().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle:?} in:\n{}", lines.join("\n")))
+    };
+    for f in 1..=4 {
+        assert!(at(&format!("ribgen frame {f} complete")) < at(&format!("render frame {f} released")));
+        assert!(at(&format!("render frame {f} released")) < at(&format!("render frame {f} complete")));
+        assert!(at(&format!("render frame {f} complete")) < at(&format!("composite frame {f} released")));
+        assert!(at(&format!("composite frame {f} released")) < at(&format!("composite frame {f} complete")));
+    }
+    assert!(at("composite complete") < at("dailies released"));
+    assert!(at("dailies released") < at("dailies frame 1 complete"));
+    assert!(at("archive released") < at("archive frame all complete"));
+    assert!(lines[..at("archive released")].iter().all(|l| !l.starts_with("[t=12]")), "nothing else happens at t=12 first");
+    assert!(lines[at("archive released")].starts_with("[t=12]"), "the delayed start happens at t=12");
+}
+
+#[test]
+fn check_prints_the_circuit_or_the_error() {
+    let ok = trigwire(&["check", "complete-work-a-5 and complete-work-b-5"], "");
+    assert!(ok.status.success());
+    assert_eq!(
+        text(&ok.stdout),
+        "canonical: complete-work-a-5 && complete-work-b-5\n\
+         circuit: AND of 2 latch bit(s): true when all are set\n  bit0: complete-work-a-5\n  bit1: complete-work-b-5\n"
+    );
+    let bad = trigwire(&["check", "complete-job-self &&"], "");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("missing operand"), "{}", text(&bad.stderr));
+    assert!(text(&bad.stderr).contains('^'));
+}
+
+#[test]
+fn run_reports_firings_errors_and_exit_status() {
+    let log = concat!(
+        r#"{"submit": [{"label": "a"}, {"callbacks": [{"triggers": "complete-job-a", "code": "unblock-self"}]}]}"#,
+        "\n",
+        r#"{"submit": [{"callbacks": [{"triggers": "complete-job-a &&", "code": "unblock-self"}]}]}"#,
+        "\n",
+        r#"{"event": "complete", "type": "job", "job": 1}"#,
+        "\n"
+    );
+    for args in [&["run"][..], &["run", "-"], &["run", "--batch", "2"]] {
+        let out = trigwire(args, log);
+        assert_eq!(out.status.code(), Some(1), "a rejected line makes the exit status 1");
+        let lines: Vec<serde_json::Value> =
+            text(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[1]["line"], 2);
+        assert!(lines[1]["error"]["span"].is_array());
+        assert_eq!(lines[2]["fired"]["job"], 2);
+        assert!(text(&out.stderr).contains("line 2:"), "stderr renders the error: {}", text(&out.stderr));
+    }
+    let clean = trigwire(&["run"], r#"{"time": 5}"#);
+    assert!(clean.status.success());
+}
+
+#[test]
+fn run_reads_a_file_and_universal_callbacks() {
+    let dir = std::env::temp_dir().join(format!("trigwire-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("callbacks.conf"), "# site callbacks\nmailme.qcb = failed-work-self-*  # every failed frame\n").unwrap();
+    std::fs::write(dir.join("mailme.qcb"), "mail-status\n").unwrap();
+    let log = dir.join("farm.jsonl");
+    std::fs::write(&log, "{\"submit\": [{\"agenda\": [1, 2]}]}\n{\"event\": \"failed\", \"type\": \"work\", \"job\": 1, \"extra\": 2}\n").unwrap();
+    let conf = dir.join("callbacks.conf");
+    let out = trigwire(&["run", log.to_str().unwrap(), "--callbacks-conf", conf.to_str().unwrap()], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(r#""code":"mail-status""#) && stdout.contains(r#""line":2"#), "{stdout}");
+    std::fs::write(dir.join("callbacks.conf"), "mailme.qcb failed-work-self-*\n").unwrap();
+    let bad = trigwire(&["run", log.to_str().unwrap(), "--callbacks-conf", conf.to_str().unwrap()], "");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("missing `=`"), "{}", text(&bad.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}
