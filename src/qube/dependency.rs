@@ -72,7 +72,7 @@ pub fn parse_dependency(text: &str) -> Result<Vec<Link>, DependencyError> {
         if item.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("info-")) {
             continue;
         }
-        links.push(parse_link(item).map_err(|m| fail(m))?);
+        links.push(parse_link(item).map_err(fail)?);
     }
     Ok(links)
 }

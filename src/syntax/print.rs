@@ -26,10 +26,7 @@ fn write_expr(f: &mut fmt::Formatter<'_>, expr: &Expr, parent: Option<Parent>) -
     };
     // An `And` under an `Or` needs none: `&&` binds tighter. Everything else nested does,
     // so that the printed text parses back to this very grouping.
-    let parens = match (parent, me) {
-        (None, _) | (Some(Parent::Or), Parent::And) => false,
-        _ => true,
-    };
+    let parens = !matches!((parent, me), (None, _) | (Some(Parent::Or), Parent::And));
     if parens {
         f.write_str("(")?;
     }
