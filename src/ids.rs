@@ -42,7 +42,6 @@ macro_rules! define_id {
     };
 }
 
-
 define_id! {
     /// An interned string: a label, work name, host name or custom event name.
     pub struct Symbol;

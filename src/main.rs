@@ -111,7 +111,8 @@ fn load_conf(engine: &mut Engine, path: &str) -> Result<(), String> {
     let dir = std::path::Path::new(path).parent().unwrap_or(std::path::Path::new("."));
     for entry in entries {
         let code_path = dir.join(&entry.file);
-        let code = std::fs::read_to_string(&code_path).map_err(|e| format!("cannot read {}: {e}", code_path.display()))?;
+        let code =
+            std::fs::read_to_string(&code_path).map_err(|e| format!("cannot read {}: {e}", code_path.display()))?;
         let code = if entry.language == trigwire::Language::Qube { code.trim().to_string() } else { code };
         let spec = CallbackSpec { triggers: vec![entry.trigger], language: entry.language, code, maximum: None };
         engine.add_universal(&spec).map_err(|e| format!("{path} line {}: {e}", entry.line))?;
@@ -133,8 +134,11 @@ fn check(trigger: &str) -> Result<ExitCode, String> {
 }
 
 fn demo() -> Result<ExitCode, String> {
-    println!("trigwire demo: a four-frame shot on the built-in farm simulator");
-    println!("ribgen -> render (per frame) -> composite (per frame: ribgen && render, or override) -> dailies (whole job); archive starts at t=12\n");
+    println!("trigwire demo: the documented Qube scenarios on a four-frame shot, one farm second a step\n");
+    for line in trigwire::sim::DEMO_JOBS {
+        println!("  {line}");
+    }
+    println!();
     for line in trigwire::sim::demo() {
         println!("{line}");
     }

@@ -11,8 +11,7 @@ use crate::model::{CallbackSpec, Event, EventExtra, JobSpec, Language};
 use crate::qube::{parse_dependency, CodeLevel, Link, LinkKind};
 use crate::resolve::{name_key, resolve, Ctx, ExtraKey, NameKey, Owner, Resolved, Shape};
 use crate::syntax::{
-    is_label, parse, Atom, AtomKind, CustomNames, EventName, EventType, Expr, Extra, Name,
-    ParseLimits, Span,
+    is_label, parse, Atom, AtomKind, CustomNames, EventName, EventType, Expr, Extra, Name, ParseLimits, Span,
 };
 
 /// A live job.
@@ -147,7 +146,8 @@ impl Registry {
         let ids = self.assign_ids(specs)?;
         let pgrps = self.assign_groups(specs, &ids)?;
         let labels = self.assign_labels(specs, &ids, &pgrps)?;
-        let mut plan = Plan { jobs: Vec::new(), callbacks: Vec::new(), pgrp: pgrps[0], next_callback: self.next_callback };
+        let mut plan =
+            Plan { jobs: Vec::new(), callbacks: Vec::new(), pgrp: pgrps[0], next_callback: self.next_callback };
         for (i, spec) in specs.iter().enumerate() {
             let place = format!("job {i} (id {})", ids[i]);
             let record = self.plan_job(spec, ids[i], pgrps[i], labels[i], &mut plan).map_err(|e| e.prefixed(&place))?;
@@ -250,7 +250,14 @@ impl Registry {
         }
     }
 
-    fn plan_job(&mut self, spec: &JobSpec, id: u64, pgrp: u64, label: Symbol, plan: &mut Plan) -> Result<JobRecord, Error> {
+    fn plan_job(
+        &mut self,
+        spec: &JobSpec,
+        id: u64,
+        pgrp: u64,
+        label: Symbol,
+        plan: &mut Plan,
+    ) -> Result<JobRecord, Error> {
         if spec.subjobs > self.limits.subjobs {
             return Err(Error::new(
                 ErrorKind::BadValue,
@@ -264,7 +271,9 @@ impl Registry {
         let first = CallbackId::from_u32(plan.next_callback);
         let mut index = 0u32;
         for (c, cb) in spec.callbacks.iter().enumerate() {
-            let resolved = self.callback(cb, Some(owner), first_free(plan)?, index).map_err(|e| e.prefixed(&format!("callback {c}")))?;
+            let resolved = self
+                .callback(cb, Some(owner), first_free(plan)?, index)
+                .map_err(|e| e.prefixed(&format!("callback {c}")))?;
             push(plan, resolved, &mut index);
         }
         if let Some(dep) = &spec.dependency {
@@ -281,11 +290,24 @@ impl Registry {
                 push(plan, cb, &mut index);
             }
         }
-        Ok(JobRecord { pgrp, label, agenda: agenda.into(), subjobs: spec.subjobs, first_callback: first, callbacks: index })
+        Ok(JobRecord {
+            pgrp,
+            label,
+            agenda: agenda.into(),
+            subjobs: spec.subjobs,
+            first_callback: first,
+            callbacks: index,
+        })
     }
 
     /// Parses, checks and resolves one callback.
-    pub fn callback(&mut self, spec: &CallbackSpec, owner: Option<Owner>, id: CallbackId, index: u32) -> Result<Resolved, Error> {
+    pub fn callback(
+        &mut self,
+        spec: &CallbackSpec,
+        owner: Option<Owner>,
+        id: CallbackId,
+        index: u32,
+    ) -> Result<Resolved, Error> {
         let action = self.check_action(spec)?;
         let (expr, source) = self.parse_triggers(&spec.triggers)?;
         let (slots, shape) = resolve(&expr, owner, &source, &mut self.symbols)?;
@@ -322,7 +344,13 @@ impl Registry {
         Ok(self.intern_action(spec.language, &spec.code, spec.maximum, level))
     }
 
-    fn intern_action(&mut self, language: Language, code: &str, maximum: Option<u64>, level: Option<CodeLevel>) -> ActionId {
+    fn intern_action(
+        &mut self,
+        language: Language,
+        code: &str,
+        maximum: Option<u64>,
+        level: Option<CodeLevel>,
+    ) -> ActionId {
         let action = Action { language, code: code.into(), maximum, level };
         if let Some(&id) = self.action_ids.get(&action) {
             return id;
@@ -336,9 +364,8 @@ impl Registry {
     /// The callbacks that a `dependency` attribute compiles to (spec §8): one for all job
     /// links, one per agenda item for work links, one per instance for subjob links.
     fn dependency_callbacks(&self, dep: &str, spec: &JobSpec) -> Result<Vec<(Expr, &'static str, String)>, Error> {
-        let links = parse_dependency(dep).map_err(|e| {
-            Error::new(ErrorKind::Dependency, e.to_string()).at(e.span, dep)
-        })?;
+        let links =
+            parse_dependency(dep).map_err(|e| Error::new(ErrorKind::Dependency, e.to_string()).at(e.span, dep))?;
         let of = |kind: LinkKind| links.iter().filter(move |l| l.kind == kind);
         let mut out = Vec::new();
         if of(LinkKind::Job).next().is_some() {
@@ -347,7 +374,8 @@ impl Registry {
         }
         if of(LinkKind::Work).next().is_some() {
             for w in &spec.agenda {
-                let atoms = of(LinkKind::Work).map(|l| link_atom(l, EventType::Work, Extra::Name(w.as_str().into()))).collect();
+                let atoms =
+                    of(LinkKind::Work).map(|l| link_atom(l, EventType::Work, Extra::Name(w.as_str().into()))).collect();
                 out.push((and(atoms), "unblock-work-self", dep.to_string()));
             }
         }
@@ -382,10 +410,8 @@ impl Registry {
 
     /// Removes a live job: frees its label and group membership.
     pub fn remove(&mut self, id: u64) -> Result<JobRecord, Error> {
-        let record = self
-            .jobs
-            .remove(&id)
-            .ok_or_else(|| Error::new(ErrorKind::UnknownJob, format!("job {id} is not live")))?;
+        let record =
+            self.jobs.remove(&id).ok_or_else(|| Error::new(ErrorKind::UnknownJob, format!("job {id} is not live")))?;
         if let Some(group) = self.groups.get_mut(&record.pgrp) {
             group.remove(&record.label);
             if group.is_empty() {
@@ -400,7 +426,10 @@ impl Registry {
     pub fn resolve_event(&mut self, event: &Event, intern: bool) -> Result<ResolvedEvent, Error> {
         let name = match &event.name {
             Name::Builtin(EventName::Done) => {
-                return Err(Error::new(ErrorKind::BadEvent, "`done` is derived and cannot be reported; report complete, failed or killed"));
+                return Err(Error::new(
+                    ErrorKind::BadEvent,
+                    "`done` is derived and cannot be reported; report complete, failed or killed",
+                ));
             }
             Name::Builtin(n) => NameKey::Builtin(*n),
             Name::Custom(c) => match self.custom.get(c) {
@@ -475,7 +504,6 @@ pub(crate) fn term_matches(term: &crate::resolve::Term, ev: &ResolvedEvent) -> b
     name_ok && term.ty == ev.ty && ctx_ok && extra_ok
 }
 
-
 impl Shape {
     /// How many slots a shape refers to (the highest slot + 1).
     pub fn width(&self) -> u32 {
@@ -485,4 +513,3 @@ impl Shape {
         }
     }
 }
-

@@ -24,6 +24,10 @@ pub struct SimJob {
     pub finished: bool,
     /// Its agenda items in order.
     pub work: Vec<SimWork>,
+    /// Seconds one frame takes.
+    pub frame_time: u64,
+    /// Seconds spent on the frame in progress.
+    progress: u64,
 }
 
 /// One agenda item.
@@ -74,12 +78,25 @@ impl Farm {
                 blocked: spec.status == JobStatus::Blocked,
                 finished: false,
                 work,
+                frame_time: 1,
+                progress: 0,
             });
-            self.note(format!("submit {} (job {id}){}", spec.name, if spec.status == JobStatus::Blocked { ", blocked" } else { "" }));
+            self.note(format!(
+                "submit {} (job {id}){}",
+                spec.name,
+                if spec.status == JobStatus::Blocked { ", blocked" } else { "" }
+            ));
         }
         self.apply_all(&firings);
         self.drain();
         Ok(sub.ids)
+    }
+
+    /// Sets how many seconds each frame of `job` takes (default 1).
+    pub fn set_frame_time(&mut self, job: u64, seconds: u64) {
+        if let Some(&j) = self.by_id.get(&job) {
+            self.jobs[j].frame_time = seconds.max(1);
+        }
     }
 
     /// The jobs, in submission order.
@@ -125,7 +142,12 @@ impl Farm {
         }
         let id = job.id;
         match job.work.iter().position(|w| !w.blocked && !w.done) {
+            Some(_) if job.progress + 1 < job.frame_time => {
+                self.jobs[j].progress += 1;
+                true
+            }
             Some(w) => {
+                self.jobs[j].progress = 0;
                 self.jobs[j].work[w].done = true;
                 let name = self.jobs[j].work[w].name.clone();
                 self.note(format!("{} frame {name} complete", self.jobs[j].name));
@@ -185,8 +207,10 @@ impl Farm {
                 format!("{name} blocked")
             }
             ("unblock-work-self", Some(w)) => {
+                let again = self.jobs[j].work.iter().any(|i| i.name == *w && !i.blocked);
                 self.set_work(j, w, |item| item.blocked = false);
-                format!("{name} frame {w} released")
+                let again = if again { " again, already running or done" } else { "" };
+                format!("{name} frame {w} released{again}")
             }
             ("block-work-self", Some(w)) => {
                 self.set_work(j, w, |item| item.blocked = true);
@@ -219,44 +243,59 @@ impl Farm {
     }
 }
 
-/// The documented Qube scenarios of spec §7 on a four-frame shot: ribgen → render
-/// (frame by frame) → composite (frame needs ribgen and render, or a composite
-/// override) → dailies (whole job), plus a delayed start at t=12. Returns the timeline.
+/// The documented Qube scenarios of spec §7 on a four-frame shot, with what each job
+/// shows: the lines of [`demo`]'s header.
+pub const DEMO_JOBS: &[&str] = &[
+    "ribgen     renders frames 1-4",
+    "render     frame f waits for ribgen frame f              (§7.2 complete-work-ribgen-f), 2 s a frame",
+    "composite  frame f waits for ribgen f and render f       (§7.3 ... && ...)",
+    "preview    frame f: (ribgen f && render f) || comp f     (§7.4; may fire again)",
+    "dailies    blocked until composite completes as a whole  (§7.1 complete-job-composite)",
+    "archive    blocked until the clock reaches t=20          (§7.5 dummy-time-self-20)",
+];
+
+/// Runs the scenarios of [`DEMO_JOBS`] on the simulator and returns the timeline.
 pub fn demo() -> Vec<String> {
     let frames: Vec<String> = (1..=4).map(|f| f.to_string()).collect();
     let per_frame = |trigger: &dyn Fn(&str) -> String| -> Vec<crate::CallbackSpec> {
         frames.iter().map(|f| crate::CallbackSpec::qube(&trigger(f), "unblock-work-self")).collect()
     };
-    let job = |name: &str, status: JobStatus, callbacks| JobSpec {
+    let job = |name: &str, status: JobStatus, agenda: &[String], callbacks| JobSpec {
         name: name.into(),
         label: Some(name.into()),
         status,
-        agenda: frames.clone(),
+        agenda: agenda.to_vec(),
         callbacks,
         ..JobSpec::default()
     };
     let jobs = vec![
-        job("ribgen", JobStatus::Pending, vec![]),
-        job("render", JobStatus::Pending, per_frame(&|f| format!("complete-work-ribgen-{f}"))),
+        job("ribgen", JobStatus::Pending, &frames, vec![]),
+        job("render", JobStatus::Pending, &frames, per_frame(&|f| format!("complete-work-ribgen-{f}"))),
         job(
             "composite",
             JobStatus::Pending,
-            per_frame(&|f| format!("(complete-work-ribgen-{f} && complete-work-render-{f}) || complete-work-override-{f}")),
+            &frames,
+            per_frame(&|f| format!("complete-work-ribgen-{f} && complete-work-render-{f}")),
         ),
-        job("dailies", JobStatus::Blocked, vec![crate::CallbackSpec::qube("complete-job-composite", "unblock-self")]),
-        JobSpec {
-            name: "archive".into(),
-            label: Some("archive".into()),
-            status: JobStatus::Blocked,
-            agenda: vec!["all".into()],
-            callbacks: vec![crate::CallbackSpec::qube("dummy-time-self-12", "unblock-self")],
-            ..JobSpec::default()
-        },
+        job(
+            "preview",
+            JobStatus::Pending,
+            &frames,
+            per_frame(&|f| format!("(complete-work-ribgen-{f} && complete-work-render-{f}) || complete-work-composite-{f}")),
+        ),
+        job("dailies", JobStatus::Blocked, &frames, vec![crate::CallbackSpec::qube("complete-job-composite", "unblock-self")]),
+        job(
+            "archive",
+            JobStatus::Blocked,
+            &["all".to_string()],
+            vec![crate::CallbackSpec::qube("dummy-time-self-20", "unblock-self")],
+        ),
     ];
     let mut farm = Farm::new();
-    if let Err(e) = farm.submit(jobs, &[false, true, true, false, false]) {
-        return vec![e.to_string()];
+    match farm.submit(jobs, &[false, true, true, true, false, false]) {
+        Ok(ids) => farm.set_frame_time(ids[1], 2),
+        Err(e) => return vec![e.to_string()],
     }
-    farm.run(12, 40);
+    farm.run(20, 60);
     farm.timeline().to_vec()
 }

@@ -117,7 +117,12 @@ pub fn decode(line: &str) -> Result<Command, Error> {
     let decode_as = |k: &str| -> Result<Value, Error> { only(k).map(|_| field(k)) };
     if map.contains_key("submit") {
         let jobs: Vec<JobWire> = from_value(decode_as("submit")?, "submit")?;
-        return jobs.into_iter().enumerate().map(|(i, j)| job_spec(j, i)).collect::<Result<_, _>>().map(Command::Submit);
+        return jobs
+            .into_iter()
+            .enumerate()
+            .map(|(i, j)| job_spec(j, i))
+            .collect::<Result<_, _>>()
+            .map(Command::Submit);
     }
     if map.contains_key("callback") {
         return callback_spec(from_value(decode_as("callback")?, "callback")?).map(Command::Callback);

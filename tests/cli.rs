@@ -25,19 +25,29 @@ fn demo_releases_in_order_and_nothing_early() {
     assert!(out.status.success());
     let lines: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
     let at = |needle: &str| {
-        lines.iter().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle:?} in:\n{}", lines.join("\n")))
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{}", lines.join("\n")))
     };
     for f in 1..=4 {
         assert!(at(&format!("ribgen frame {f} complete")) < at(&format!("render frame {f} released")));
         assert!(at(&format!("render frame {f} released")) < at(&format!("render frame {f} complete")));
-        assert!(at(&format!("render frame {f} complete")) < at(&format!("composite frame {f} released")));
-        assert!(at(&format!("composite frame {f} released")) < at(&format!("composite frame {f} complete")));
+        for job in ["composite", "preview"] {
+            assert!(at(&format!("ribgen frame {f} complete")) < at(&format!("{job} frame {f} released")));
+            assert!(at(&format!("render frame {f} complete")) < at(&format!("{job} frame {f} released")));
+            assert!(at(&format!("{job} frame {f} released")) < at(&format!("{job} frame {f} complete")));
+        }
+        assert!(at(&format!("composite frame {f} complete")) < at(&format!("preview frame {f} released again")));
     }
     assert!(at("composite complete") < at("dailies released"));
     assert!(at("dailies released") < at("dailies frame 1 complete"));
     assert!(at("archive released") < at("archive frame all complete"));
-    assert!(lines[..at("archive released")].iter().all(|l| !l.starts_with("[t=12]")), "nothing else happens at t=12 first");
-    assert!(lines[at("archive released")].starts_with("[t=12]"), "the delayed start happens at t=12");
+    assert!(
+        lines[..at("archive released")].iter().all(|l| !l.starts_with("[t=20]")),
+        "the release is the first thing at t=20"
+    );
+    assert!(lines[at("archive released")].starts_with("[t=20]"), "the delayed start happens at t=20");
 }
 
 #[test]
@@ -84,10 +94,18 @@ fn run_reports_firings_errors_and_exit_status() {
 fn run_reads_a_file_and_universal_callbacks() {
     let dir = std::env::temp_dir().join(format!("trigwire-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("callbacks.conf"), "# site callbacks\nmailme.qcb = failed-work-self-*  # every failed frame\n").unwrap();
+    std::fs::write(
+        dir.join("callbacks.conf"),
+        "# site callbacks\nmailme.qcb = failed-work-self-*  # every failed frame\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("mailme.qcb"), "mail-status\n").unwrap();
     let log = dir.join("farm.jsonl");
-    std::fs::write(&log, "{\"submit\": [{\"agenda\": [1, 2]}]}\n{\"event\": \"failed\", \"type\": \"work\", \"job\": 1, \"extra\": 2}\n").unwrap();
+    std::fs::write(
+        &log,
+        "{\"submit\": [{\"agenda\": [1, 2]}]}\n{\"event\": \"failed\", \"type\": \"work\", \"job\": 1, \"extra\": 2}\n",
+    )
+    .unwrap();
     let conf = dir.join("callbacks.conf");
     let out = trigwire(&["run", log.to_str().unwrap(), "--callbacks-conf", conf.to_str().unwrap()], "");
     assert!(out.status.success(), "{}", text(&out.stderr));

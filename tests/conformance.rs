@@ -82,12 +82,20 @@ fn conformance() {
         for mode in MODES {
             let got = replay_compiled(case, &log, mode);
             if got != expected {
-                failures.push(format!("{name} ({mode:?}):\n--- expected\n{}--- got\n{}", render(&expected), render(&got)));
+                failures.push(format!(
+                    "{name} ({mode:?}):\n--- expected\n{}--- got\n{}",
+                    render(&expected),
+                    render(&got)
+                ));
             }
         }
         let reference = replay_reference(case, &log);
         if reference != expected {
-            failures.push(format!("{name} (reference):\n--- expected\n{}--- got\n{}", render(&expected), render(&reference)));
+            failures.push(format!(
+                "{name} (reference):\n--- expected\n{}--- got\n{}",
+                render(&expected),
+                render(&reference)
+            ));
         }
     }
     assert!(failures.is_empty(), "{} failing:\n{}", failures.len(), failures.join("\n"));

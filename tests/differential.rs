@@ -48,16 +48,19 @@ fn trigger(global: bool) -> impl Strategy<Value = String> {
         (prop::collection::vec(inner, 2..4), prop::bool::weighted(0.35), any::<bool>()).prop_map(|(xs, and, wrap)| {
             let op = if and { " && " } else { " or " };
             let joined = xs.join(op);
-            if wrap { format!("({joined})") } else { joined }
+            if wrap {
+                format!("({joined})")
+            } else {
+                joined
+            }
         })
     })
 }
 
 fn callback(global: bool) -> impl Strategy<Value = Value> {
     let code = prop::sample::select(&["unblock-self", "unblock-work-self", "unblock-subjob-self", "mail-status"][..]);
-    (trigger(global), code, prop_oneof![3 => Just(-1i64), 1 => 0i64..3]).prop_map(|(t, c, m)| {
-        json!({"triggers": t, "language": "qube", "code": c, "maximum": m})
-    })
+    (trigger(global), code, prop_oneof![3 => Just(-1i64), 1 => 0i64..3])
+        .prop_map(|(t, c, m)| json!({"triggers": t, "language": "qube", "code": c, "maximum": m}))
 }
 
 fn job() -> impl Strategy<Value = Value> {
@@ -67,7 +70,9 @@ fn job() -> impl Strategy<Value = Value> {
     let agenda = prop::sample::subsequence(&FRAMES[..], 0..=2);
     let dep = prop::option::weighted(
         0.2,
-        prop::sample::select(&["1", "link-complete-work-a", "done-job-b, link-complete-subjob-a", "link-failed-work-c,2"][..]),
+        prop::sample::select(
+            &["1", "link-complete-work-a", "done-job-b, link-complete-subjob-a", "link-failed-work-c,2"][..],
+        ),
     );
     let cbs = prop::collection::vec(callback(false), 0..5);
     (label, pgrp, pid, agenda, 0u64..3, dep, cbs).prop_map(|(label, pgrp, pid, agenda, subjobs, dep, cbs)| {

@@ -44,7 +44,11 @@ fn fanout_touches_each_dependent_once() {
     let mut engine = Engine::default();
     let mut firings = Vec::new();
     let waiting: Vec<JobSpec> = (0..300)
-        .map(|_| JobSpec { pgrp: Some(1), callbacks: vec![CallbackSpec::qube("complete-job-root", "unblock-self")], ..JobSpec::default() })
+        .map(|_| JobSpec {
+            pgrp: Some(1),
+            callbacks: vec![CallbackSpec::qube("complete-job-root", "unblock-self")],
+            ..JobSpec::default()
+        })
         .collect();
     engine.submit(&[JobSpec { label: Some("root".into()), ..JobSpec::default() }], &mut firings).unwrap();
     engine.submit(&waiting, &mut firings).unwrap();
@@ -85,10 +89,19 @@ fn memory_usage_reports_every_part() {
     engine.submit(&pair(0, 100), &mut firings).unwrap();
     engine.process(&Event::work(EventName::Complete, 1, "1"), &mut firings).unwrap();
     let m = engine.memory_usage();
-    for (part, bytes) in [("callbacks", m.callbacks), ("index", m.index_tables), ("jobs", m.jobs), ("symbols", m.symbols), ("facts", m.facts)] {
+    for (part, bytes) in [
+        ("callbacks", m.callbacks),
+        ("index", m.index_tables),
+        ("jobs", m.jobs),
+        ("symbols", m.symbols),
+        ("facts", m.facts),
+    ] {
         assert!(bytes > 0, "{part} reports no memory");
     }
-    assert_eq!(m.total(), m.callbacks + m.templates + m.index_heads + m.index_tables + m.timers + m.jobs + m.symbols + m.facts);
+    assert_eq!(
+        m.total(),
+        m.callbacks + m.templates + m.index_heads + m.index_tables + m.timers + m.jobs + m.symbols + m.facts
+    );
 }
 
 #[test]
@@ -97,8 +110,17 @@ fn rejected_submission_leaves_no_trace() {
     let mut firings = Vec::new();
     engine.submit(&pair(0, 5), &mut firings).unwrap();
     let bad = vec![
-        JobSpec { pgrp: Some(1), label: Some("fine".into()), callbacks: vec![CallbackSpec::qube("complete-job-up0", "mail-status")], ..JobSpec::default() },
-        JobSpec { pgrp: Some(1), callbacks: vec![CallbackSpec::qube("complete-job-up0 &&", "mail-status")], ..JobSpec::default() },
+        JobSpec {
+            pgrp: Some(1),
+            label: Some("fine".into()),
+            callbacks: vec![CallbackSpec::qube("complete-job-up0", "mail-status")],
+            ..JobSpec::default()
+        },
+        JobSpec {
+            pgrp: Some(1),
+            callbacks: vec![CallbackSpec::qube("complete-job-up0 &&", "mail-status")],
+            ..JobSpec::default()
+        },
     ];
     assert!(engine.submit(&bad, &mut firings).is_err());
     assert_eq!(engine.label(3), None);

@@ -173,7 +173,8 @@ fn rendered_errors() {
 
 #[test]
 fn long_lines_are_clipped_around_the_error() {
-    let source = format!("{} && bogus-job-self", (0..40).map(|i| format!("complete-job-{i}")).collect::<Vec<_>>().join(" && "));
+    let source =
+        format!("{} && bogus-job-self", (0..40).map(|i| format!("complete-job-{i}")).collect::<Vec<_>>().join(" && "));
     check_parse(
         &source,
         expect![[r#"

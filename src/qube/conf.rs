@@ -66,9 +66,8 @@ fn parse_line(content: &str, line: usize) -> Result<ConfEntry, ConfError> {
     if trigger.is_empty() {
         return Err(err(format!("missing trigger after `{file} =`")));
     }
-    let language = language_of(file).ok_or_else(|| {
-        err(format!("unknown extension of `{file}`; expected .py, .pl or .qcb"))
-    })?;
+    let language =
+        language_of(file).ok_or_else(|| err(format!("unknown extension of `{file}`; expected .py, .pl or .qcb")))?;
     Ok(ConfEntry { file: file.to_string(), language, trigger: trigger.to_string(), line })
 }
 

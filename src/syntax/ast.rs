@@ -115,8 +115,7 @@ pub enum EventType {
 
 impl EventType {
     /// Every event type.
-    pub const ALL: [EventType; 4] =
-        [EventType::Job, EventType::Work, EventType::Subjob, EventType::Host];
+    pub const ALL: [EventType; 4] = [EventType::Job, EventType::Work, EventType::Subjob, EventType::Host];
 
     /// The lowercase spelling.
     pub fn as_str(self) -> &'static str {

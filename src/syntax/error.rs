@@ -96,24 +96,17 @@ impl fmt::Display for ParseErrorKind {
             UnclosedParen => write!(f, "unclosed `(`; expected `)`"),
             UnopenedParen => write!(f, "unexpected `)` with no matching `(`"),
             MissingOperator => write!(f, "missing operator; expected `&&`, `||`, `and` or `or`"),
-            MalformedAtom => write!(
-                f,
-                "malformed atom; expected NAME-TYPE-CONTEXT[-EXTRA], globaltime-T or globalrepeat-T-I"
-            ),
+            MalformedAtom => {
+                write!(f, "malformed atom; expected NAME-TYPE-CONTEXT[-EXTRA], globaltime-T or globalrepeat-T-I")
+            }
             UnknownName(n) => write!(
                 f,
                 "unknown event name `{n}`; expected one of submit, complete, failed, killed, done, \
                  blocked, running, waiting, assigned, removed, modified, timeout, dummy \
                  or a registered custom name"
             ),
-            UnknownType(t) => write!(
-                f,
-                "unknown type `{t}`; expected one of job, work, subjob, host, time, repeat"
-            ),
-            BadContext(c) => write!(
-                f,
-                "bad context `{c}`; expected self, parent, a job id or a label"
-            ),
+            UnknownType(t) => write!(f, "unknown type `{t}`; expected one of job, work, subjob, host, time, repeat"),
+            BadContext(c) => write!(f, "bad context `{c}`; expected self, parent, a job id or a label"),
             MissingExtra => write!(f, "missing extra; this type needs `-EXTRA` (a name, id, time or `*`)"),
             ForbiddenExtra => write!(f, "job atoms take no extra; expected NAME-job-CONTEXT"),
             BadNumber(n) => write!(f, "bad number `{n}`; expected decimal digits that fit in u64"),

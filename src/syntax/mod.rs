@@ -15,8 +15,8 @@ mod print;
 pub use ast::{Atom, AtomKind, Context, EventName, EventType, Expr, Extra, Name, Schedule};
 pub use error::{ParseError, ParseErrorKind};
 pub use lexer::{lex, Token, TokenKind};
-pub use parser::{is_label, parse, CustomNames, ParseLimits};
 pub(crate) use parser::parse_u64 as parse_number;
+pub use parser::{is_label, parse, CustomNames, ParseLimits};
 
 pub(crate) use error::render_caret;
 

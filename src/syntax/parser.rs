@@ -49,10 +49,7 @@ impl CustomNames {
     /// The registered spelling of `name`, ignoring ASCII case.
     pub fn get(&self, name: &str) -> Option<&str> {
         let lower = name.to_ascii_lowercase();
-        self.sorted
-            .binary_search_by(|n| (**n).cmp(lower.as_str()))
-            .ok()
-            .map(|i| &*self.sorted[i])
+        self.sorted.binary_search_by(|n| (**n).cmp(lower.as_str())).ok().map(|i| &*self.sorted[i])
     }
 
     /// The names, sorted.
@@ -260,11 +257,8 @@ impl<'a> AtomParser<'a> {
             text: &self.source[first.span.start..self.span.end],
             span: Span::new(first.span.start, self.span.end),
         };
-        let schedule = if head.eq_ignore_ascii_case("globaltime") {
-            Schedule::At(self.number(rest)?)
-        } else {
-            self.repeat(rest)?
-        };
+        let schedule =
+            if head.eq_ignore_ascii_case("globaltime") { Schedule::At(self.number(rest)?) } else { self.repeat(rest)? };
         Ok(AtomKind::Clock { owner: None, schedule })
     }
 
@@ -306,9 +300,7 @@ impl<'a> AtomParser<'a> {
         match part.text {
             "self" => Ok(Context::SelfJob),
             "parent" => Ok(Context::Parent),
-            t if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
-                Ok(Context::Id(self.number(part)?))
-            }
+            t if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => Ok(Context::Id(self.number(part)?)),
             t if is_label(t) => Ok(Context::Label(t.into())),
             t => Err(self.error(Kind::BadContext(t.to_string()), part.span)),
         }
