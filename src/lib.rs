@@ -1,11 +1,13 @@
 //! trigwire
 #![deny(missing_docs)]
 
+pub mod bench_farm;
 mod engine;
 mod error;
 pub mod ids;
 mod intern;
 mod model;
+pub mod pipeline;
 pub mod qube;
 pub mod reference;
 pub mod sim;

@@ -2,10 +2,11 @@
 
 use hashbrown::HashMap;
 
+use super::batch::BatchScratch;
 use super::circuit::Templates;
 use super::clock::{first_tick_after, Timers};
-use super::index::{Index, Posting, Probe};
-use super::{Facts, Matcher, MemoryUsage};
+use super::index::{Index, Posting};
+use super::{BatchFiring, Facts, Matcher, MemoryUsage};
 use crate::ids::{ActionId, CallbackId, TemplateId};
 use crate::model::{Cause, Firing};
 use crate::registry::{JobRecord, Registry, ResolvedEvent};
@@ -13,19 +14,42 @@ use crate::resolve::{Resolved, Slot};
 use crate::syntax::Schedule;
 
 /// Callbacks per storage chunk; a chunk is freed when all its callbacks are removed.
-const CHUNK: usize = 4096;
+pub(super) const CHUNK: usize = 4096;
 
 /// The mutable state of one callback: 32 bytes.
 #[derive(Clone, Copy, Debug)]
-struct CallbackState {
-    template: TemplateId,
+pub(super) struct CallbackState {
+    pub(super) template: TemplateId,
     action: ActionId,
     index: u32,
     count: u32,
     /// The owner job id; 0 for a global callback (job ids start at 1).
     owner: u64,
     /// Latch bits of circuits up to 64 atoms; wider ones live in `wide`.
-    latch: u64,
+    pub(super) latch: u64,
+}
+
+impl CallbackState {
+    /// Whether a callback with these latches fires now: its circuit is true and its
+    /// count is under its maximum. If so, counts the firing and returns it.
+    pub(super) fn fire(
+        &mut self,
+        cb: CallbackId,
+        latch: &[u64],
+        templates: &Templates,
+        reg: &Registry,
+        cause: Cause,
+    ) -> Option<Firing> {
+        if !templates.get(self.template).is_true(latch) {
+            return None;
+        }
+        if reg.action(self.action).maximum.is_some_and(|m| u64::from(self.count) >= m) {
+            return None;
+        }
+        self.count = self.count.saturating_add(1);
+        let owner = (self.owner != 0).then_some(self.owner);
+        Some(Firing { callback: cb, owner, index: self.index, action: self.action, target: None, cause })
+    }
 }
 
 const DEAD: CallbackState =
@@ -40,21 +64,24 @@ pub struct Stats {
     pub circuits_checked: u64,
     /// Index sweeps that dropped removed callbacks' postings.
     pub sweeps: u64,
+    /// Batches that took the parallel path (see `src/engine/batch.rs`).
+    pub parallel_batches: u64,
 }
 
 /// The compiled matcher behind [`crate::Engine`].
 #[derive(Clone, Debug, Default)]
 pub struct Compiled {
-    templates: Templates,
-    chunks: Vec<Option<Box<[CallbackState]>>>,
+    pub(super) templates: Templates,
+    pub(super) chunks: Vec<Option<Box<[CallbackState]>>>,
     live_in_chunk: Vec<u32>,
-    wide: HashMap<CallbackId, Box<[u64]>>,
-    index: Index,
+    pub(super) wide: HashMap<CallbackId, Box<[u64]>>,
+    pub(super) index: Index,
     timers: Timers,
     now: u64,
     dead_postings: usize,
     scratch: Vec<Posting>,
-    stats: Stats,
+    pub(super) batch: BatchScratch,
+    pub(super) stats: Stats,
 }
 
 impl Compiled {
@@ -98,19 +125,13 @@ impl Compiled {
     /// Fires `cb` if its circuit is true and its count is under its maximum.
     fn try_fire(&mut self, reg: &Registry, cb: CallbackId, cause: Cause, out: &mut Vec<Firing>) {
         self.stats.circuits_checked += 1;
-        let state = *self.state(cb).expect("caller checked liveness");
-        let template = self.templates.get(state.template);
+        let mut state = *self.state(cb).expect("caller checked liveness");
         let word = [state.latch];
         let latch: &[u64] = self.wide.get(&cb).map_or(&word, |w| w);
-        if !template.is_true(latch) {
-            return;
+        if let Some(firing) = state.fire(cb, latch, &self.templates, reg, cause) {
+            self.state_mut(cb).count = state.count;
+            out.push(firing);
         }
-        if reg.action(state.action).maximum.is_some_and(|m| u64::from(state.count) >= m) {
-            return;
-        }
-        self.state_mut(cb).count = state.count.saturating_add(1);
-        let owner = (state.owner != 0).then_some(state.owner);
-        out.push(Firing { callback: cb, owner, index: state.index, action: state.action, target: None, cause });
     }
 
     /// Sets the latches of `postings` (sorted by callback) and fires each callback once.
@@ -204,19 +225,14 @@ impl Matcher for Compiled {
     fn event(&mut self, reg: &Registry, ev: &ResolvedEvent, cause: Cause, out: &mut Vec<Firing>) {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        let probe = Probe { ty: ev.ty, extra: ev.extra };
-        let mut lists = 0;
-        for name in ev.names() {
-            for ctx in ev.contexts() {
-                lists += self.index.lookup(name, ctx, probe, &mut scratch);
-            }
-        }
-        if lists > 1 {
-            scratch.sort_unstable();
-        }
+        self.index.event_postings(ev, &mut scratch);
         self.stats.postings_touched += scratch.len() as u64;
         self.apply(reg, &scratch, cause, out);
         self.scratch = scratch;
+    }
+
+    fn event_batch(&mut self, reg: &Registry, evs: &[ResolvedEvent], out: &mut Vec<BatchFiring>) {
+        self.process_batch(reg, evs, out);
     }
 
     fn due_ticks(&mut self, to: u64, limit: u64) -> u64 {

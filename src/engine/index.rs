@@ -16,6 +16,7 @@ use hashbrown::HashMap;
 use smallvec::SmallVec;
 
 use crate::ids::{CallbackId, Symbol, TableId};
+use crate::registry::ResolvedEvent;
 use crate::resolve::{Ctx, ExtraKey, NameKey, Term};
 use crate::syntax::EventType;
 
@@ -128,6 +129,24 @@ impl Index {
             }
         }
         lists
+    }
+
+    /// Appends every posting that `ev` matches to `out`, the appended run sorted by
+    /// callback id; returns how many were appended. Read-only, so batches call it from
+    /// many threads at once.
+    pub fn event_postings(&self, ev: &ResolvedEvent, out: &mut Vec<Posting>) -> usize {
+        let from = out.len();
+        let probe = Probe { ty: ev.ty, extra: ev.extra };
+        let mut lists = 0;
+        for name in ev.names() {
+            for ctx in ev.contexts() {
+                lists += self.lookup(name, ctx, probe, out);
+            }
+        }
+        if lists > 1 {
+            out[from..].sort_unstable();
+        }
+        out.len() - from
     }
 
     /// Drops every posting whose callback is not live, and tables left empty.

@@ -5,6 +5,7 @@
 //! jobs, ids, labels, actions, event checking, targets and the order of effects; the
 //! two differ only in how events find the callbacks they satisfy.
 
+mod batch;
 mod circuit;
 mod clock;
 pub(crate) use clock::first_tick_after;

@@ -80,3 +80,26 @@ fn language_of(file: &str) -> Option<Language> {
         _ => None,
     }
 }
+
+/// Reads a `callbacks.conf` and the code files it names (relative to its folder), and
+/// returns the universal callbacks to hand to [`crate::Engine::add_universal`]. A `.qcb`
+/// file's content is trimmed (it is one qube code); other code is kept as it is.
+///
+/// # Errors
+/// The conf file or a code file cannot be read, or a line is malformed; the error
+/// names the line.
+pub fn load_callbacks_conf(path: &std::path::Path) -> Result<Vec<crate::CallbackSpec>, ConfError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfError { line: 0, message: format!("cannot read {}: {e}", path.display()) })?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    parse_callbacks_conf(&text)?
+        .into_iter()
+        .map(|entry| {
+            let file = dir.join(&entry.file);
+            let code = std::fs::read_to_string(&file)
+                .map_err(|e| ConfError { line: entry.line, message: format!("cannot read {}: {e}", file.display()) })?;
+            let code = if entry.language == Language::Qube { code.trim().to_string() } else { code };
+            Ok(crate::CallbackSpec { triggers: vec![entry.trigger], language: entry.language, code, maximum: None })
+        })
+        .collect()
+}

@@ -6,5 +6,5 @@ mod conf;
 mod dependency;
 
 pub use codes::CodeLevel;
-pub use conf::{parse_callbacks_conf, ConfEntry, ConfError};
+pub use conf::{load_callbacks_conf, parse_callbacks_conf, ConfEntry, ConfError};
 pub use dependency::{parse_dependency, DependencyError, Link, LinkKind};

@@ -1,0 +1,343 @@
+//! Seeded synthetic farms for benchmarks, `trigwire bench` and scale tests.
+//!
+//! A farm is `jobs × frames` frame-level callbacks: every job has an agenda of frames
+//! `1..=frames`, starts blocked, and carries one callback per frame whose trigger waits
+//! on the same frame of other jobs of its submission, named by label (spec §7 example
+//! 3), with the action `unblock-work-self`. Jobs are submitted in groups of
+//! [`FarmSpec::group`] (one process group each), and each job picks its upstream jobs at
+//! random inside its group. The event stream completes every frame of every job once,
+//! in a random or in-order sequence.
+//!
+//! Everything is generated lazily from the seed (submissions one at a time, events one
+//! at a time), so a farm of ten million callbacks costs a few bytes per event of
+//! generator state, not gigabytes of `JobSpec`s, and the same seed gives the same farm
+//! for the compiled engine and the reference.
+//!
+//! # Example
+//! ```
+//! use trigwire::bench_farm::{Farm, FarmSpec, Order, TriggerShape};
+//! use trigwire::Engine;
+//! let farm = Farm::new(FarmSpec { jobs: 20, frames: 5, ..FarmSpec::default() });
+//! let mut engine = Engine::default();
+//! let mut firings = Vec::new();
+//! for submission in farm.submissions() {
+//!     engine.submit(&submission, &mut firings)?;
+//! }
+//! firings.clear();
+//! for event in farm.events(Order::Random) {
+//!     engine.process(&event, &mut firings)?;
+//! }
+//! // Every two-atom AND is released exactly once, when its second upstream frame completes.
+//! assert_eq!(firings.len() as u64, farm.callbacks());
+//! # Ok::<(), trigwire::Error>(())
+//! ```
+
+use crate::model::{CallbackSpec, Event, JobSpec, JobStatus};
+use crate::syntax::EventName;
+
+/// A small, fast, seeded pseudo-random generator (SplitMix64). Not for cryptography:
+/// it exists so that farms are reproducible from a seed without a dependency.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`), by multiply-shift: unbiased enough for farms.
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// Shuffles `xs` in place (Fisher–Yates).
+    pub fn shuffle<T>(&mut self, xs: &mut [T]) {
+        for i in (1..xs.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            xs.swap(i, j);
+        }
+    }
+}
+
+/// The shape of every per-frame trigger of a farm. `A`, `B`, `C` are labels of
+/// upstream jobs in the same submission, `f` the frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TriggerShape {
+    /// `complete-work-A-f && complete-work-B-f`: released once, by the later frame.
+    #[default]
+    And2,
+    /// `complete-work-A-f || complete-work-B-f`: fires on each of the two frames.
+    Or2,
+    /// `complete-work-A-f`.
+    Single,
+    /// `(complete-work-A-f && complete-work-B-f) || complete-work-C-f`.
+    Mixed,
+}
+
+impl TriggerShape {
+    /// Every shape, for sweeps.
+    pub const ALL: [TriggerShape; 4] =
+        [TriggerShape::And2, TriggerShape::Or2, TriggerShape::Single, TriggerShape::Mixed];
+
+    /// The shape's name on the command line: `and2`, `or2`, `single`, `mixed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TriggerShape::And2 => "and2",
+            TriggerShape::Or2 => "or2",
+            TriggerShape::Single => "single",
+            TriggerShape::Mixed => "mixed",
+        }
+    }
+
+    /// Looks a shape up by [`TriggerShape::name`].
+    pub fn parse(text: &str) -> Option<TriggerShape> {
+        TriggerShape::ALL.into_iter().find(|s| s.name() == text)
+    }
+
+    /// How many upstream jobs a trigger of this shape names.
+    pub fn upstream(self) -> usize {
+        match self {
+            TriggerShape::Single => 1,
+            TriggerShape::And2 | TriggerShape::Or2 => 2,
+            TriggerShape::Mixed => 3,
+        }
+    }
+
+    /// The trigger of frame `f` over the upstream labels `up`.
+    pub fn trigger(self, up: &[String], f: u32) -> String {
+        let atom = |i: usize| format!("complete-work-{}-{f}", up[i]);
+        match self {
+            TriggerShape::Single => atom(0),
+            TriggerShape::And2 => format!("{} && {}", atom(0), atom(1)),
+            TriggerShape::Or2 => format!("{} || {}", atom(0), atom(1)),
+            TriggerShape::Mixed => format!("({} && {}) || {}", atom(0), atom(1), atom(2)),
+        }
+    }
+}
+
+/// The order in which a farm's frames complete.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Order {
+    /// A seeded random permutation of all (job, frame) pairs: no locality at all.
+    #[default]
+    Random,
+    /// Job by job, frames in order: consecutive events hit neighbouring terms.
+    InOrder,
+}
+
+impl Order {
+    /// Looks an order up by name: `random` or `inorder`.
+    pub fn parse(text: &str) -> Option<Order> {
+        match text {
+            "random" => Some(Order::Random),
+            "inorder" | "in-order" => Some(Order::InOrder),
+            _ => None,
+        }
+    }
+}
+
+/// The size and shape of a farm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FarmSpec {
+    /// Jobs (ids `1..=jobs`, labels `j<id>`). Default 100.
+    pub jobs: u32,
+    /// Frames per job (work names `1..=frames`). Default 100.
+    pub frames: u32,
+    /// The per-frame trigger. Default [`TriggerShape::And2`].
+    pub shape: TriggerShape,
+    /// The seed of the upstream picks and of the random event order. Default 1.
+    pub seed: u64,
+    /// Jobs per submission (and process group); upstream jobs are picked inside the
+    /// group. Default 10: large enough for the three upstream jobs of `mixed`, small
+    /// enough that one submission of 1,000-frame jobs stays a few megabytes.
+    pub group: u32,
+}
+
+impl Default for FarmSpec {
+    fn default() -> FarmSpec {
+        FarmSpec { jobs: 100, frames: 100, shape: TriggerShape::And2, seed: 1, group: 10 }
+    }
+}
+
+/// A seeded synthetic farm: its submissions and its event streams.
+#[derive(Clone, Debug)]
+pub struct Farm {
+    spec: FarmSpec,
+    /// Upstream job indices (0-based) of each job, `shape.upstream()` each.
+    upstream: Vec<u32>,
+    /// Frame names `1..=frames`, shared by every job.
+    agenda: Vec<String>,
+}
+
+impl Farm {
+    /// Generates a farm. `jobs`, `frames` and `group` below 1 count as 1.
+    pub fn new(spec: FarmSpec) -> Farm {
+        let spec = FarmSpec { jobs: spec.jobs.max(1), frames: spec.frames.max(1), group: spec.group.max(1), ..spec };
+        let mut rng = Rng::new(spec.seed);
+        let k = spec.shape.upstream();
+        let mut upstream = Vec::with_capacity(spec.jobs as usize * k);
+        for job in 0..spec.jobs {
+            let group = Farm::group_range(&spec, job);
+            pick_upstream(&mut rng, job, group, k, &mut upstream);
+        }
+        let agenda = (1..=spec.frames).map(|f| f.to_string()).collect();
+        Farm { spec, upstream, agenda }
+    }
+
+    /// The spec the farm was made from (with the minimums applied).
+    pub fn spec(&self) -> &FarmSpec {
+        &self.spec
+    }
+
+    /// Frame-level callbacks: `jobs × frames`.
+    pub fn callbacks(&self) -> u64 {
+        u64::from(self.spec.jobs) * u64::from(self.spec.frames)
+    }
+
+    /// Frame completion events: one per callback.
+    pub fn events_len(&self) -> u64 {
+        self.callbacks()
+    }
+
+    /// How many submissions [`Farm::submissions`] yields.
+    pub fn submissions_len(&self) -> u32 {
+        (self.spec.jobs / self.spec.group).max(1)
+    }
+
+    /// The submissions, generated one at a time; submit them in order into a fresh
+    /// engine (job ids are explicit, `1..=jobs`).
+    pub fn submissions(&self) -> impl Iterator<Item = Vec<JobSpec>> + '_ {
+        (0..self.submissions_len()).map(|s| self.submission(s))
+    }
+
+    /// Submission `s` (0-based): its jobs, with their per-frame callbacks.
+    pub fn submission(&self, s: u32) -> Vec<JobSpec> {
+        let first = s * self.spec.group;
+        let end = if s + 1 == self.submissions_len() { self.spec.jobs } else { first + self.spec.group };
+        (first..end).map(|job| self.job(job)).collect()
+    }
+
+    fn job(&self, job: u32) -> JobSpec {
+        let k = self.spec.shape.upstream();
+        let up: Vec<String> = self.upstream[job as usize * k..][..k].iter().map(|&u| label(u)).collect();
+        let callbacks = (1..=self.spec.frames)
+            .map(|f| CallbackSpec::qube(&self.spec.shape.trigger(&up, f), "unblock-work-self"))
+            .collect();
+        JobSpec {
+            id: Some(u64::from(job) + 1),
+            name: format!("job {}", job + 1),
+            label: Some(label(job)),
+            status: JobStatus::Blocked,
+            agenda: self.agenda.clone(),
+            callbacks,
+            ..JobSpec::default()
+        }
+    }
+
+    /// The event stream: every frame of every job completes once, in `order`.
+    pub fn events(&self, order: Order) -> Events<'_> {
+        let permutation = match order {
+            Order::InOrder => None,
+            Order::Random => {
+                let mut p: Vec<u64> = (0..self.events_len()).collect();
+                Rng::new(self.spec.seed ^ 0x5EED_0FE7_E275).shuffle(&mut p);
+                Some(p)
+            }
+        };
+        Events { farm: self, permutation, next: 0 }
+    }
+
+    /// The `k`-th event of the in-order stream: job `k / frames`, frame `k % frames`.
+    pub fn event_at(&self, k: u64) -> Event {
+        let frames = u64::from(self.spec.frames);
+        Event::work(EventName::Complete, k / frames + 1, &self.agenda[(k % frames) as usize])
+    }
+
+    /// The job indices a submission's jobs are picked from.
+    fn group_range(spec: &FarmSpec, job: u32) -> std::ops::Range<u32> {
+        let groups = (spec.jobs / spec.group).max(1);
+        let g = (job / spec.group).min(groups - 1);
+        let end = if g + 1 == groups { spec.jobs } else { (g + 1) * spec.group };
+        g * spec.group..end
+    }
+}
+
+/// Picks `k` upstream jobs for `job` inside `group`: distinct and other than `job`
+/// while the group allows, then repeating.
+fn pick_upstream(rng: &mut Rng, job: u32, group: std::ops::Range<u32>, k: usize, out: &mut Vec<u32>) {
+    let from = out.len();
+    let size = u64::from(group.end - group.start);
+    while out.len() - from < k {
+        let pick = group.start + rng.below(size) as u32;
+        let fresh = pick != job && !out[from..].contains(&pick);
+        if fresh || size <= (out.len() - from) as u64 + 1 {
+            out.push(pick);
+        }
+    }
+}
+
+fn label(job: u32) -> String {
+    format!("j{}", job + 1)
+}
+
+/// The events of a farm, generated one at a time.
+#[derive(Clone, Debug)]
+pub struct Events<'a> {
+    farm: &'a Farm,
+    permutation: Option<Vec<u64>>,
+    next: u64,
+}
+
+impl Iterator for Events<'_> {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        if self.next >= self.farm.events_len() {
+            return None;
+        }
+        let k = self.permutation.as_ref().map_or(self.next, |p| p[self.next as usize]);
+        self.next += 1;
+        Some(self.farm.event_at(k))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = (self.farm.events_len() - self.next) as usize;
+        (left, Some(left))
+    }
+}
+
+/// A job-level fanout: job 1 (label `up`, no callbacks) and downstream jobs of
+/// `frames` frames whose every frame waits on `complete-job-1`, `callbacks` callbacks
+/// in all (rounded up to whole jobs). Returns the submissions and the one event that
+/// releases every callback.
+pub fn fanout(callbacks: u32, frames: u32) -> (Vec<Vec<JobSpec>>, Event) {
+    let frames = frames.max(1);
+    let agenda: Vec<String> = (1..=frames).map(|f| f.to_string()).collect();
+    let upstream = JobSpec { id: Some(1), label: Some("up".into()), ..JobSpec::default() };
+    let jobs = callbacks.div_ceil(frames);
+    let mut submissions = vec![vec![upstream]];
+    let per = 100;
+    for first in (0..jobs).step_by(per) {
+        let sub = (first..(first + per as u32).min(jobs))
+            .map(|j| JobSpec {
+                id: Some(u64::from(j) + 2),
+                status: JobStatus::Blocked,
+                agenda: agenda.clone(),
+                callbacks: vec![CallbackSpec::qube("complete-job-1", "unblock-work-self"); frames as usize],
+                ..JobSpec::default()
+            })
+            .collect();
+        submissions.push(sub);
+    }
+    (submissions, Event::job(EventName::Complete, 1))
+}

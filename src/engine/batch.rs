@@ -1,0 +1,225 @@
+//! Parallel batches for the compiled matcher: the only engine code that names rayon.
+//!
+//! # Design note
+//!
+//! The naive loop processes the events of a batch one after another: look up the
+//! event's postings in the index, then for each callback among them set its latch bits,
+//! check its circuit and maybe fire. Two observations let a batch use many threads and
+//! still give exactly that loop's firings in exactly its order:
+//!
+//! 1. **Lookups are read-only.** Nothing in a batch registers or removes callbacks, so
+//!    the index does not change while the batch runs. Phase 1 looks up every event's
+//!    postings (sorted by callback id, as the one-at-a-time path sorts them) in
+//!    parallel over blocks of consecutive events, into reusable per-block buffers.
+//! 2. **Callbacks do not interact.** A callback's latches, count and firing depend only
+//!    on the events that touch it, in their order. Phase 2 splits the callback storage
+//!    (chunks of 4,096 ids) into disjoint mutable shards; each shard walks all events in
+//!    order and applies only the postings that fall in its id range (found by binary
+//!    search, since each event's postings are sorted). Shards share nothing mutable, so
+//!    the hot loop takes no locks, and each shard records `(event, firing)` in event
+//!    order, callback order within an event.
+//!
+//! Phase 3 merges the shards' records by event index; within one event, shard `s`
+//! holds smaller callback ids than shard `s + 1`, so concatenating the shards' runs in
+//! shard order gives callback order. The result is the one-at-a-time order: event
+//! index, then callback id, whatever the number of threads or shards.
+//!
+//! Small batches, a one-thread pool, and engines holding circuits wider than 64 atoms
+//! (whose latches live in a shared side table) take the sequential path, which gives the
+//! same firings by definition.
+
+use rayon::prelude::*;
+
+use super::circuit::Templates;
+use super::compiled::{CallbackState, Compiled, CHUNK};
+use super::index::{Index, Posting};
+use super::{BatchFiring, Matcher};
+use crate::ids::{CallbackId, TemplateId};
+use crate::model::{Cause, Firing};
+use crate::registry::{Registry, ResolvedEvent};
+
+/// Batches shorter than this take the sequential path: below it, waking the pool costs
+/// more than the lookups it spreads.
+pub(super) const PARALLEL_MIN_EVENTS: usize = 64;
+
+/// Shards per pool thread, so that a shard holding the busy callbacks of an in-order
+/// stream does not leave the other threads idle for the whole batch.
+const SHARDS_PER_THREAD: usize = 4;
+
+/// Reusable buffers for batches, so that a steady stream of batches allocates nothing
+/// once the buffers have grown.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BatchScratch {
+    blocks: Vec<Block>,
+    shards: Vec<ShardOut>,
+    cursors: Vec<usize>,
+    one: Vec<Firing>,
+}
+
+/// The postings of a run of consecutive events, flattened: event `i` of the block owns
+/// `postings[ends[i - 1]..ends[i]]`.
+#[derive(Clone, Debug, Default)]
+struct Block {
+    postings: Vec<Posting>,
+    ends: Vec<usize>,
+}
+
+/// What one shard of callbacks produced: its firings tagged by event index, in order,
+/// and how many circuits it checked.
+#[derive(Clone, Debug, Default)]
+struct ShardOut {
+    firings: Vec<(u32, Firing)>,
+    checked: u64,
+}
+
+impl Compiled {
+    /// Processes `evs` in order and appends their firings tagged by event position:
+    /// exactly the firings of calling [`Matcher::event`] on each in turn.
+    ///
+    /// # Performance
+    /// Parallel in the current rayon pool when it has more than one thread and the
+    /// batch has at least [`PARALLEL_MIN_EVENTS`] events; see the module docs. Allocates
+    /// nothing once its buffers have grown to the batch's size, beyond growing `out`.
+    pub(super) fn process_batch(&mut self, reg: &Registry, evs: &[ResolvedEvent], out: &mut Vec<BatchFiring>) {
+        let threads = rayon::current_num_threads();
+        if threads < 2 || evs.len() < PARALLEL_MIN_EVENTS || !self.wide.is_empty() || evs.len() > u32::MAX as usize {
+            self.sequential(reg, evs, out);
+            return;
+        }
+        let mut scratch = std::mem::take(&mut self.batch);
+        let touched = lookup_all(&self.index, evs, threads, &mut scratch.blocks);
+        let shards = (threads * SHARDS_PER_THREAD).min(self.chunks.len()).max(1);
+        let per = self.chunks.len().div_ceil(shards).max(1);
+        let used = self.chunks.len().div_ceil(per);
+        scratch.shards.resize_with(used.max(scratch.shards.len()), ShardOut::default);
+        let blocks = &scratch.blocks[..evs.len().div_ceil(block_len(evs.len(), threads))];
+        let templates = &self.templates;
+        self.chunks.par_chunks_mut(per).zip(scratch.shards[..used].par_iter_mut()).enumerate().for_each(
+            |(s, (chunks, shard_out))| {
+                let shard = Shard { chunks, first: (s * per * CHUNK) as u64, templates, reg };
+                shard.run(blocks, shard_out);
+            },
+        );
+        self.stats.parallel_batches += 1;
+        self.stats.postings_touched += touched;
+        self.stats.circuits_checked += scratch.shards[..used].iter().map(|s| s.checked).sum::<u64>();
+        merge(&scratch.shards[..used], &mut scratch.cursors, out);
+        self.batch = scratch;
+    }
+
+    fn sequential(&mut self, reg: &Registry, evs: &[ResolvedEvent], out: &mut Vec<BatchFiring>) {
+        let mut one = std::mem::take(&mut self.batch.one);
+        for (i, ev) in evs.iter().enumerate() {
+            one.clear();
+            self.event(reg, ev, Cause::Event, &mut one);
+            out.extend(one.iter().map(|&firing| BatchFiring { event: i, firing }));
+        }
+        self.batch.one = one;
+    }
+}
+
+/// Events per phase-1 block: a few blocks per thread, so that a slow block (a fanout
+/// event with a million postings) does not hold the others back for long.
+fn block_len(events: usize, threads: usize) -> usize {
+    events.div_ceil(threads * SHARDS_PER_THREAD).max(16)
+}
+
+/// Phase 1: every event's sorted postings, in parallel over blocks of events. Returns
+/// the number of postings found.
+fn lookup_all(index: &Index, evs: &[ResolvedEvent], threads: usize, blocks: &mut Vec<Block>) -> u64 {
+    let len = block_len(evs.len(), threads);
+    let n = evs.len().div_ceil(len);
+    if blocks.len() < n {
+        blocks.resize_with(n, Block::default);
+    }
+    blocks[..n].par_iter_mut().zip(evs.par_chunks(len)).for_each(|(block, evs)| block.fill(index, evs));
+    blocks[..n].iter().map(|b| b.postings.len() as u64).sum()
+}
+
+impl Block {
+    fn fill(&mut self, index: &Index, evs: &[ResolvedEvent]) {
+        self.postings.clear();
+        self.ends.clear();
+        for ev in evs {
+            index.event_postings(ev, &mut self.postings);
+            self.ends.push(self.postings.len());
+        }
+    }
+
+    /// The postings of each event of the block, in order.
+    fn events(&self) -> impl Iterator<Item = &[Posting]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(self.ends.iter().copied()).map(|(a, b)| &self.postings[a..b])
+    }
+}
+
+/// Phase 2: the callbacks with ids in `[first, first + chunks.len() * CHUNK)`, owned
+/// mutably by one task.
+struct Shard<'a> {
+    chunks: &'a mut [Option<Box<[CallbackState]>>],
+    first: u64,
+    templates: &'a Templates,
+    reg: &'a Registry,
+}
+
+impl Shard<'_> {
+    fn run(mut self, blocks: &[Block], out: &mut ShardOut) {
+        out.firings.clear();
+        out.checked = 0;
+        let end = self.first + (self.chunks.len() * CHUNK) as u64;
+        let postings = blocks.iter().flat_map(Block::events);
+        for (e, list) in postings.enumerate() {
+            let lo = list.partition_point(|p| u64::from(p.cb.as_u32()) < self.first);
+            let hi = lo + list[lo..].partition_point(|p| u64::from(p.cb.as_u32()) < end);
+            if lo < hi {
+                self.apply(e as u32, &list[lo..hi], out);
+            }
+        }
+    }
+
+    /// The sequential `apply` over this shard's slice of one event's postings.
+    fn apply(&mut self, event: u32, postings: &[Posting], out: &mut ShardOut) {
+        let mut i = 0;
+        while i < postings.len() {
+            let cb = postings[i].cb;
+            let run = postings[i..].iter().take_while(|p| p.cb == cb).count();
+            let (templates, reg) = (self.templates, self.reg);
+            if let Some(state) = self.state_mut(cb) {
+                for p in &postings[i..i + run] {
+                    state.latch |= 1 << p.slot;
+                }
+                out.checked += 1;
+                let latch = [state.latch];
+                if let Some(firing) = state.fire(cb, &latch, templates, reg, Cause::Event) {
+                    out.firings.push((event, firing));
+                }
+            }
+            i += run;
+        }
+    }
+
+    fn state_mut(&mut self, cb: CallbackId) -> Option<&mut CallbackState> {
+        let local = cb.as_usize() - self.first as usize;
+        let chunk = self.chunks[local / CHUNK].as_mut()?;
+        let state = &mut chunk[local % CHUNK];
+        (state.template != TemplateId::MAX).then_some(state)
+    }
+}
+
+/// Phase 3: the shards' firings in (event, callback) order. Within one event, shards
+/// hold increasing callback ranges, so their runs are concatenated in shard order.
+fn merge(shards: &[ShardOut], cursors: &mut Vec<usize>, out: &mut Vec<BatchFiring>) {
+    cursors.clear();
+    cursors.resize(shards.len(), 0);
+    out.reserve(shards.iter().map(|s| s.firings.len()).sum());
+    loop {
+        let heads = shards.iter().zip(cursors.iter()).filter_map(|(s, &at)| s.firings.get(at));
+        let Some(event) = heads.map(|&(e, _)| e).min() else { return };
+        for (shard, at) in shards.iter().zip(cursors.iter_mut()) {
+            while let Some(&(e, firing)) = shard.firings.get(*at).filter(|(e, _)| *e == event) {
+                out.push(BatchFiring { event: e as usize, firing });
+                *at += 1;
+            }
+        }
+    }
+}
