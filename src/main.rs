@@ -1,11 +1,11 @@
 //! The `trigwire` command line: replay farm logs, check triggers, run the demo.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use trigwire::wire::{Mode, Replay};
-use trigwire::{CallbackSpec, Config, Engine};
+use trigwire::wire::{Mode, Output, Replay};
+use trigwire::{Config, Engine};
 
 #[derive(Parser)]
 #[command(name = "trigwire", version, about = "Compiled trigger matching for render-farm callbacks")]
@@ -74,48 +74,53 @@ fn run(
     if let Some(path) = conf {
         load_conf(&mut engine, &path)?;
     }
-    let input = read_input(file.as_deref())?;
     let mode = match batch {
         Some(0) => return Err("--batch takes a size of at least 1".into()),
         Some(n) => Mode::Batch(n),
         None => Mode::OneByOne,
     };
+    let mut input = open_input(file.as_deref())?;
     let mut replay = Replay::new(engine);
-    let (lines, errors) = replay.run_bytes(&input, mode);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for line in &lines {
-        writeln!(out, "{line}").map_err(|e| e.to_string())?;
+    let mut buffer = Vec::new();
+    let mut output = Output::default();
+    while input.read_until(b'\n', &mut buffer).map_err(|e| format!("cannot read input: {e}"))? > 0 {
+        replay.feed(buffer.strip_suffix(b"\n").unwrap_or(&buffer), mode, &mut output);
+        write_output(&mut out, &mut output)?;
+        buffer.clear();
     }
+    replay.finish(&mut output);
+    write_output(&mut out, &mut output)?;
     out.flush().map_err(|e| e.to_string())?;
-    for e in &errors {
-        eprint!("{e}");
-    }
     Ok(if replay.rejected() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn read_input(file: Option<&str>) -> Result<Vec<u8>, String> {
-    let mut input = Vec::new();
-    match file {
-        None | Some("-") => std::io::stdin().read_to_end(&mut input).map(|_| ()),
-        Some(path) => std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut input).map(|_| ())),
+/// Writes and clears what replaying produced: JSON lines on stdout, errors on stderr.
+fn write_output(out: &mut impl Write, output: &mut Output) -> Result<(), String> {
+    for line in output.lines.drain(..) {
+        writeln!(out, "{line}").map_err(|e| e.to_string())?;
     }
-    .map_err(|e| format!("cannot read {}: {e}", file.unwrap_or("standard input")))?;
-    Ok(input)
+    for e in output.errors.drain(..) {
+        eprint!("{e}");
+    }
+    Ok(())
+}
+
+fn open_input(file: Option<&str>) -> Result<Box<dyn BufRead>, String> {
+    match file {
+        None | Some("-") => Ok(Box::new(std::io::stdin().lock())),
+        Some(path) => std::fs::File::open(path)
+            .map(|f| Box::new(std::io::BufReader::new(f)) as Box<dyn BufRead>)
+            .map_err(|e| format!("cannot read {path}: {e}")),
+    }
 }
 
 /// Loads universal callbacks from a `callbacks.conf`; code files are read beside it.
 fn load_conf(engine: &mut Engine, path: &str) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    let entries = trigwire::qube::parse_callbacks_conf(&text).map_err(|e| format!("{path}: {e}"))?;
-    let dir = std::path::Path::new(path).parent().unwrap_or(std::path::Path::new("."));
-    for entry in entries {
-        let code_path = dir.join(&entry.file);
-        let code =
-            std::fs::read_to_string(&code_path).map_err(|e| format!("cannot read {}: {e}", code_path.display()))?;
-        let code = if entry.language == trigwire::Language::Qube { code.trim().to_string() } else { code };
-        let spec = CallbackSpec { triggers: vec![entry.trigger], language: entry.language, code, maximum: None };
-        engine.add_universal(&spec).map_err(|e| format!("{path} line {}: {e}", entry.line))?;
+    let specs = trigwire::qube::load_callbacks_conf(std::path::Path::new(path)).map_err(|e| format!("{path}: {e}"))?;
+    for spec in specs {
+        engine.add_universal(&spec).map_err(|e| format!("{path}: {e}"))?;
     }
     Ok(())
 }

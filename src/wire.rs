@@ -228,6 +228,17 @@ pub struct Replay<M = crate::engine::Compiled> {
     line: usize,
     rejected: usize,
     firings: Vec<Firing>,
+    /// Events held for the next batch, with their line numbers.
+    pending: Vec<(usize, Event)>,
+}
+
+/// What replaying produces: output lines, and the same errors rendered for a person.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Output {
+    /// The JSON output lines, in order.
+    pub lines: Vec<Value>,
+    /// Each rejected line's error, with the caret rendering.
+    pub errors: Vec<String>,
 }
 
 /// How `Replay` feeds runs of consecutive events to the engine.
@@ -243,7 +254,7 @@ pub enum Mode {
 impl<M: Matcher + Send> Replay<M> {
     /// Replays onto `engine`.
     pub fn new(engine: Engine<M>) -> Replay<M> {
-        Replay { engine, line: 0, rejected: 0, firings: Vec::new() }
+        Replay { engine, line: 0, rejected: 0, firings: Vec::new(), pending: Vec::new() }
     }
 
     /// The engine, for inspection.
@@ -259,56 +270,62 @@ impl<M: Matcher + Send> Replay<M> {
     /// Replays a whole log; returns the output lines and the human-readable errors.
     /// Lines are split at `\n`; a line that is not UTF-8 is rejected like bad JSON.
     pub fn run_bytes(&mut self, text: &[u8], mode: Mode) -> (Vec<Value>, Vec<String>) {
-        let mut out = Vec::new();
-        let mut errors = Vec::new();
-        let mut pending: Vec<(usize, Event)> = Vec::new();
+        let mut out = Output::default();
         let body = text.strip_suffix(b"\n").unwrap_or(text);
         for raw in body.split(|&b| b == b'\n') {
-            self.line += 1;
-            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-            if raw.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match std::str::from_utf8(raw).map_err(|e| utf8_error(&e)).and_then(decode) {
-                Ok(Command::Event(e)) if mode != Mode::OneByOne => {
-                    pending.push((self.line, e));
-                    if let Mode::Batch(n) = mode {
-                        if pending.len() >= n {
-                            self.flush(&mut pending, &mut out, &mut errors);
-                        }
-                    }
-                }
-                decoded => {
-                    self.flush(&mut pending, &mut out, &mut errors);
-                    let line = self.line;
-                    match decoded.and_then(|c| self.apply(line, c, &mut out)) {
-                        Ok(()) => {}
-                        Err(e) => self.reject(line, &e, &mut out, &mut errors),
-                    }
-                }
-            }
+            self.feed(raw, mode, &mut out);
         }
-        self.flush(&mut pending, &mut out, &mut errors);
-        (out, errors)
+        self.finish(&mut out);
+        (out.lines, out.errors)
     }
 
-    fn flush(&mut self, pending: &mut Vec<(usize, Event)>, out: &mut Vec<Value>, errors: &mut Vec<String>) {
-        if pending.is_empty() {
+    /// Replays one line (without its `\n`). Output may be held back while a batch of
+    /// events fills up; [`Replay::finish`] flushes it.
+    pub fn feed(&mut self, raw: &[u8], mode: Mode, out: &mut Output) {
+        self.line += 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(u8::is_ascii_whitespace) {
             return;
         }
+        match std::str::from_utf8(raw).map_err(|e| utf8_error(&e)).and_then(decode) {
+            Ok(Command::Event(e)) if mode != Mode::OneByOne => {
+                self.pending.push((self.line, e));
+                if matches!(mode, Mode::Batch(n) if self.pending.len() >= n) {
+                    self.flush(out);
+                }
+            }
+            decoded => {
+                self.flush(out);
+                let line = self.line;
+                if let Err(e) = decoded.and_then(|c| self.apply(line, c, &mut out.lines)) {
+                    self.reject(line, &e, out);
+                }
+            }
+        }
+    }
+
+    /// Flushes the events held for a batch.
+    pub fn finish(&mut self, out: &mut Output) {
+        self.flush(out);
+    }
+
+    fn flush(&mut self, out: &mut Output) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
         let events: Vec<Event> = pending.iter().map(|(_, e)| e.clone()).collect();
         let mut fired: Vec<BatchFiring> = Vec::new();
         let mut rejected = self.engine.process_batch(&events, &mut fired).into_iter().peekable();
         let mut fired = fired.into_iter().peekable();
         for (i, (line, event)) in pending.iter().enumerate() {
             if let Some((_, e)) = rejected.next_if(|(j, _)| *j == i) {
-                self.reject(*line, &e, out, errors);
+                self.reject(*line, &e, out);
             }
             while let Some(f) = fired.next_if(|f| f.event == i) {
-                out.push(self.fired(*line, &f.firing, Some(event)));
+                out.lines.push(self.fired(*line, &f.firing, Some(event)));
             }
         }
-        pending.clear();
     }
 
     fn apply(&mut self, line: usize, command: Command, out: &mut Vec<Value>) -> Result<(), Error> {
@@ -334,11 +351,11 @@ impl<M: Matcher + Send> Replay<M> {
         result
     }
 
-    fn reject(&mut self, line: usize, e: &Error, out: &mut Vec<Value>, errors: &mut Vec<String>) {
+    fn reject(&mut self, line: usize, e: &Error, out: &mut Output) {
         self.rejected += 1;
         let span = e.span().map(|s| json!([s.start, s.end])).unwrap_or(Value::Null);
-        out.push(json!({"line": line, "error": {"message": e.message(), "span": span}}));
-        errors.push(format!("line {line}: {e}"));
+        out.lines.push(json!({"line": line, "error": {"message": e.message(), "span": span}}));
+        out.errors.push(format!("line {line}: {e}"));
     }
 
     fn fired(&self, line: usize, f: &Firing, event: Option<&Event>) -> Value {

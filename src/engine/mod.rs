@@ -218,7 +218,10 @@ impl<M: Matcher> Engine<M> {
     /// letters, digits and `_`.
     pub fn register_event_name(&mut self, name: &str) -> Result<(), Error> {
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(Error::new(ErrorKind::BadEvent, format!("bad event name `{name}`; expected ASCII letters, digits and `_`")));
+            return Err(Error::new(
+                ErrorKind::BadEvent,
+                format!("bad event name `{name}`; expected ASCII letters, digits and `_`"),
+            ));
         }
         if !self.reg.custom.insert(name) {
             return Err(Error::new(ErrorKind::BadEvent, format!("event name `{name}` is already known")));
