@@ -2,6 +2,8 @@
 //! into resolved callbacks. Both matchers (the compiled engine and the reference)
 //! share it, so they differ only in how they match.
 
+use std::borrow::Cow;
+
 use hashbrown::HashMap;
 
 use crate::error::{Error, ErrorKind};
@@ -284,7 +286,7 @@ impl Registry {
                 push(plan, cb, &mut index);
             }
         }
-        for u in self.universal.clone() {
+        for u in &self.universal {
             if let Ok((slots, shape)) = resolve(&u.expr, Some(owner), &u.source, &mut self.symbols) {
                 let cb = Resolved { id: first_free(plan)?, owner: Some(id), index, action: u.action, slots, shape };
                 push(plan, cb, &mut index);
@@ -315,19 +317,25 @@ impl Registry {
     }
 
     /// Parses a list of triggers into their OR. Errors name the element.
-    fn parse_triggers(&self, triggers: &[String]) -> Result<(Expr, String), Error> {
+    /// Parses a list of triggers into their OR. Parse errors name the element; the
+    /// spans of a list's atoms point into the elements joined with ` || `, the text
+    /// that later (resolve) errors render.
+    fn parse_triggers<'t>(&self, triggers: &'t [String]) -> Result<(Expr, Cow<'t, str>), Error> {
         let mut exprs = Vec::with_capacity(triggers.len());
+        let mut offset = 0;
         for (t, text) in triggers.iter().enumerate() {
-            let expr = parse(text, &self.limits.parse, &self.custom).map_err(|e| {
+            let mut expr = parse(text, &self.limits.parse, &self.custom).map_err(|e| {
                 let place = if triggers.len() > 1 { format!("trigger {t}") } else { "trigger".to_string() };
                 Error::parse(e, &place)
             })?;
+            shift_spans(&mut expr, offset);
+            offset += text.len() + OR_JOIN.len();
             exprs.push(expr);
         }
         match exprs.len() {
             0 => Err(Error::new(ErrorKind::Parse(crate::syntax::ParseErrorKind::Empty), "no trigger given")),
-            1 => Ok((exprs.pop().expect("one"), triggers[0].clone())),
-            _ => Ok((Expr::Or(exprs), triggers.join(" || "))),
+            1 => Ok((exprs.pop().expect("one"), Cow::Borrowed(&triggers[0]))),
+            _ => Ok((Expr::Or(exprs), Cow::Owned(triggers.join(OR_JOIN)))),
         }
     }
 
@@ -392,7 +400,7 @@ impl Registry {
     pub fn add_universal(&mut self, spec: &CallbackSpec) -> Result<(), Error> {
         let action = self.check_action(spec)?;
         let (expr, source) = self.parse_triggers(&spec.triggers)?;
-        self.universal.push(Universal { expr, source, action });
+        self.universal.push(Universal { expr, source: source.into_owned(), action });
         Ok(())
     }
 
@@ -454,6 +462,16 @@ impl Registry {
     /// The job currently holding `label` in `pgrp`.
     pub fn label_holder(&self, pgrp: u64, label: Symbol) -> Option<u64> {
         self.groups.get(&pgrp).and_then(|g| g.get(&label)).copied()
+    }
+}
+
+/// How a list of triggers is joined into one text.
+const OR_JOIN: &str = " || ";
+
+fn shift_spans(expr: &mut Expr, offset: usize) {
+    match expr {
+        Expr::Atom(a) => a.span = Span::new(a.span.start + offset, a.span.end + offset),
+        Expr::And(xs) | Expr::Or(xs) => xs.iter_mut().for_each(|x| shift_spans(x, offset)),
     }
 }
 
