@@ -341,3 +341,226 @@ pub fn fanout(callbacks: u32, frames: u32) -> (Vec<Vec<JobSpec>>, Event) {
     }
     (submissions, Event::job(EventName::Complete, 1))
 }
+
+/// How [`measure`] replays a farm's events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplayOptions {
+    /// The order of the frame events.
+    pub order: Order,
+    /// Replay only the first this many events of the stream; `None` replays all.
+    pub events: Option<u64>,
+    /// Feed events to [`Engine::process_batch`] this many at a time (threads from the
+    /// current rayon pool); `None` calls [`Engine::process`] one event at a time.
+    pub batch: Option<usize>,
+}
+
+/// Which engine [`measure`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// The compiled engine, [`Engine`].
+    Compiled,
+    /// The naive reference semantics, [`crate::Reference`].
+    Reference,
+}
+
+/// Where a measurement is, for a progress display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// `done` of `of` submissions registered.
+    Registering {
+        /// Submissions done.
+        done: u64,
+        /// Submissions in all.
+        of: u64,
+    },
+    /// `done` of `of` events replayed.
+    Replaying {
+        /// Events done.
+        done: u64,
+        /// Events in all.
+        of: u64,
+    },
+}
+
+/// What one engine did with one farm: the figures `trigwire bench` prints.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Figures {
+    /// Frame-level callbacks registered.
+    pub callbacks: u64,
+    /// Seconds spent in `submit` (generating the job specs is not counted).
+    pub register_s: f64,
+    /// Events replayed.
+    pub events: u64,
+    /// Seconds spent processing events (building the `Event` values is not counted).
+    pub match_s: f64,
+    /// `events / match_s`.
+    pub events_per_s: f64,
+    /// Firings caused by the replayed events.
+    pub firings: u64,
+    /// [`Engine::memory_usage`] total over `callbacks`, after the replay; `None` for the
+    /// reference, which does not account its memory.
+    pub bytes_per_callback: Option<f64>,
+    /// The process's peak resident set (`VmHWM`) after the run, where `/proc` has it.
+    pub peak_rss_bytes: Option<u64>,
+    /// An order-sensitive hash of (event position, callback id) over all firings: equal
+    /// checksums mean the same firings in the same order.
+    pub checksum: u64,
+}
+
+/// Events built per replay step: their construction is outside the timed region.
+const REPLAY_CHUNK: usize = 4096;
+
+/// Registers `farm` into a fresh engine of `subject`, replays its events, and reports
+/// the figures. `progress` is called every few percent.
+///
+/// # Errors
+/// A submission or event the engine rejects (a bug in the generator or the engine).
+///
+/// # Performance
+/// Holds one submission's specs and [`REPLAY_CHUNK`] events at a time, plus the random
+/// order's permutation (8 bytes per event).
+pub fn measure(
+    farm: &Farm,
+    subject: Subject,
+    replay: ReplayOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Figures, crate::Error> {
+    match subject {
+        Subject::Compiled => measure_with(crate::Engine::default(), true, farm, replay, progress),
+        Subject::Reference => {
+            let reference = crate::Reference::reference(crate::Config::default());
+            measure_with(reference, false, farm, replay, progress)
+        }
+    }
+}
+
+#[allow(private_bounds)]
+fn measure_with<M: crate::engine::Matcher>(
+    mut engine: crate::Engine<M>,
+    accounts_memory: bool,
+    farm: &Farm,
+    replay: ReplayOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Figures, crate::Error> {
+    let register_s = register(&mut engine, farm, progress)?;
+    let of = replay.events.map_or(farm.events_len(), |n| n.min(farm.events_len()));
+    let mut events = farm.events(replay.order).take(of as usize);
+    let mut chunk: Vec<Event> = Vec::with_capacity(REPLAY_CHUNK);
+    let mut tally = Tally::default();
+    let mut match_s = 0.0;
+    let step = (of / 50).max(1);
+    let mut next_report = step;
+    loop {
+        chunk.clear();
+        chunk.extend(events.by_ref().take(REPLAY_CHUNK));
+        if chunk.is_empty() {
+            break;
+        }
+        match_s += tally.replay(&mut engine, &chunk, replay.batch)?;
+        if tally.events >= next_report || tally.events == of {
+            progress(Progress::Replaying { done: tally.events, of });
+            next_report = tally.events + step;
+        }
+    }
+    let callbacks = farm.callbacks();
+    let bytes = accounts_memory.then(|| engine.memory_usage().total() as f64 / callbacks as f64);
+    Ok(Figures {
+        callbacks,
+        register_s,
+        events: tally.events,
+        match_s,
+        events_per_s: tally.events as f64 / match_s.max(1e-9),
+        firings: tally.firings,
+        bytes_per_callback: bytes,
+        peak_rss_bytes: peak_rss_bytes(),
+        checksum: tally.checksum,
+    })
+}
+
+#[allow(private_bounds)]
+fn register<M: crate::engine::Matcher>(
+    engine: &mut crate::Engine<M>,
+    farm: &Farm,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<f64, crate::Error> {
+    let of = u64::from(farm.submissions_len());
+    let mut firings = Vec::new();
+    let mut seconds = 0.0;
+    for (s, submission) in farm.submissions().enumerate() {
+        firings.clear();
+        let start = std::time::Instant::now();
+        engine.submit(&submission, &mut firings)?;
+        seconds += start.elapsed().as_secs_f64();
+        let done = s as u64 + 1;
+        if done % (of / 50).max(1) == 0 || done == of {
+            progress(Progress::Registering { done, of });
+        }
+    }
+    Ok(seconds)
+}
+
+/// Counts and hashes firings as they come.
+#[derive(Default)]
+struct Tally {
+    events: u64,
+    firings: u64,
+    checksum: u64,
+    one: Vec<crate::Firing>,
+    batch: Vec<crate::BatchFiring>,
+}
+
+impl Tally {
+    /// Processes `chunk`; returns the seconds spent in the engine.
+    #[allow(private_bounds)]
+    fn replay<M: crate::engine::Matcher>(
+        &mut self,
+        engine: &mut crate::Engine<M>,
+        chunk: &[Event],
+        batch: Option<usize>,
+    ) -> Result<f64, crate::Error> {
+        let base = self.events;
+        let start = std::time::Instant::now();
+        match batch {
+            None => {
+                for (i, event) in chunk.iter().enumerate() {
+                    self.one.clear();
+                    engine.process(event, &mut self.one)?;
+                    for j in 0..self.one.len() {
+                        let callback = self.one[j].callback.as_u32();
+                        self.add(base + i as u64, callback);
+                    }
+                }
+            }
+            Some(size) => {
+                for (c, part) in chunk.chunks(size.max(1)).enumerate() {
+                    self.batch.clear();
+                    if let Some((_, e)) = engine.process_batch(part, &mut self.batch).into_iter().next() {
+                        return Err(e);
+                    }
+                    let first = base + (c * size.max(1)) as u64;
+                    for i in 0..self.batch.len() {
+                        let bf = self.batch[i];
+                        self.add(first + bf.event as u64, bf.firing.callback.as_u32());
+                    }
+                }
+            }
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        self.events += chunk.len() as u64;
+        Ok(seconds)
+    }
+
+    fn add(&mut self, event: u64, callback: u32) {
+        self.firings += 1;
+        let x = (event << 32 | u64::from(callback)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.checksum = (self.checksum.rotate_left(5) ^ x).wrapping_mul(0x100_0000_01B3);
+    }
+}
+
+/// The process's peak resident set in bytes (`VmHWM` of `/proc/self/status`).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

@@ -40,6 +40,40 @@ enum Command {
     },
     /// Run the documented Qube scenarios on the built-in farm simulator.
     Demo,
+    /// Build a seeded synthetic farm, register it, replay its frame events, and print
+    /// the figures as one JSON object (progress on standard error).
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Jobs in the farm.
+    #[arg(long, default_value_t = 1000)]
+    jobs: u32,
+    /// Frames per job: one frame-level callback and one completion event each.
+    #[arg(long, default_value_t = 100)]
+    frames: u32,
+    /// The per-frame trigger: and2, or2, single or mixed.
+    #[arg(long, default_value = "and2")]
+    shape: String,
+    /// The seed of the farm and of the random event order.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The order of frame completions: random or inorder.
+    #[arg(long, default_value = "random")]
+    order: String,
+    /// Jobs per submission (the upstream jobs are picked inside it).
+    #[arg(long, default_value_t = 10)]
+    group: u32,
+    /// Replay only the first N events (default: every frame of every job).
+    #[arg(long)]
+    events: Option<u64>,
+    /// Use process_batch with batches of this size (threads: RAYON_NUM_THREADS).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Also run the naive reference on the same farm and events, and compare.
+    #[arg(long)]
+    reference: bool,
 }
 
 fn main() -> ExitCode {
@@ -50,6 +84,7 @@ fn main() -> ExitCode {
         }
         Command::Check { trigger } => check(&trigger),
         Command::Demo => demo(),
+        Command::Bench(args) => bench(&args),
     };
     match result {
         Ok(code) => code,
@@ -148,4 +183,67 @@ fn demo() -> Result<ExitCode, String> {
         println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
+    use trigwire::bench_farm::{measure, Farm, FarmSpec, Order, ReplayOptions, Subject, TriggerShape};
+    let shape = TriggerShape::parse(&args.shape)
+        .ok_or_else(|| format!("unknown shape `{}`; expected and2, or2, single or mixed", args.shape))?;
+    let order = Order::parse(&args.order)
+        .ok_or_else(|| format!("unknown order `{}`; expected random or inorder", args.order))?;
+    if args.batch == Some(0) {
+        return Err("--batch takes a size of at least 1".into());
+    }
+    let farm = Farm::new(FarmSpec { jobs: args.jobs, frames: args.frames, shape, seed: args.seed, group: args.group });
+    let replay = ReplayOptions { order, events: args.events, batch: args.batch };
+    let engine =
+        measure(&farm, Subject::Compiled, replay, &mut |p| show_progress("trigwire", p)).map_err(|e| e.to_string())?;
+    let mut report = serde_json::json!({
+        "jobs": args.jobs, "frames": args.frames, "shape": shape.name(), "order": args.order, "seed": args.seed,
+        "batch": args.batch, "threads": rayon_threads(args.batch),
+    });
+    let object = report.as_object_mut().ok_or("report is an object")?;
+    let figures = serde_json::to_value(&engine).map_err(|e| e.to_string())?;
+    object.extend(figures.as_object().cloned().unwrap_or_default());
+    let mut same = true;
+    if args.reference {
+        let reference = measure(&farm, Subject::Reference, replay, &mut |p| show_progress("reference", p))
+            .map_err(|e| e.to_string())?;
+        let per_event = |f: &trigwire::bench_farm::Figures| f.match_s / f.events.max(1) as f64;
+        object.insert("speedup_vs_reference".into(), (per_event(&reference) / per_event(&engine).max(1e-12)).into());
+        same = reference.firings == engine.firings && reference.checksum == engine.checksum;
+        object.insert("reference".into(), serde_json::to_value(&reference).map_err(|e| e.to_string())?);
+    }
+    println!("{report}");
+    if !same {
+        eprintln!("error: the engine and the reference disagree on the firings of the same farm");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The threads a batched replay runs on; one-at-a-time replay uses one.
+fn rayon_threads(batch: Option<usize>) -> usize {
+    batch.map_or(1, |_| {
+        std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
+}
+
+/// A one-line progress display on standard error, redrawn in place.
+fn show_progress(who: &str, p: trigwire::bench_farm::Progress) {
+    use trigwire::bench_farm::Progress;
+    let (what, done, of) = match p {
+        Progress::Registering { done, of } => ("registering submissions", done, of),
+        Progress::Replaying { done, of } => ("replaying events", done, of),
+    };
+    let width = 30;
+    let filled = (done * width / of.max(1)) as usize;
+    eprint!("\r{who}: {what} [{}{}] {done}/{of}   ", "#".repeat(filled), " ".repeat(width as usize - filled));
+    if done == of {
+        eprintln!();
+    }
+    let _ = std::io::stderr().flush();
 }

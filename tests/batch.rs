@@ -327,3 +327,19 @@ fn public_types_are_send_and_sync() {
     send_sync::<Farm>();
     send_sync::<Pipeline>();
 }
+
+#[test]
+fn bench_measure_agrees_with_the_reference() {
+    use trigwire::bench_farm::{measure, ReplayOptions, Subject};
+    for shape in TriggerShape::ALL {
+        let farm = Farm::new(FarmSpec { jobs: 20, frames: 30, shape, seed: 3, group: 5 });
+        for batch in [None, Some(64)] {
+            let replay = ReplayOptions { order: Order::Random, events: Some(500), batch };
+            let engine = measure(&farm, Subject::Compiled, replay, &mut |_| {}).expect("farm runs");
+            let reference = measure(&farm, Subject::Reference, replay, &mut |_| {}).expect("farm runs");
+            assert_eq!(engine.events, 500);
+            assert_eq!((engine.firings, engine.checksum), (reference.firings, reference.checksum), "{shape:?}");
+            assert!(engine.bytes_per_callback.is_some() && reference.bytes_per_callback.is_none());
+        }
+    }
+}
