@@ -38,10 +38,13 @@ report() {
 for t in "${TARGETS[@]}"; do
     mkdir -p "fuzz/corpus/$t" "fuzz/seeds/$t" "fuzz/regressions/$t"
     dirs=("fuzz/corpus/$t" "fuzz/seeds/$t" "fuzz/regressions/$t")
+    # A dictionary of the format's tokens, where the target reads text.
+    dict=()
+    if [ -f "fuzz/dicts/$t.dict" ]; then dict=("-dict=fuzz/dicts/$t.dict"); fi
     echo "=== $t: replaying the committed seeds and regressions"
     cargo fuzz run -s none "$t" "${dirs[@]}" -- -runs=0 "${LIMITS[@]}" || report "$t"
     echo "=== $t: fuzzing for ${FUZZ_SECONDS}s"
     cargo fuzz run -s none "$t" "${dirs[@]}" -- \
-        -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "${LIMITS[@]}" || report "$t"
+        -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "${LIMITS[@]}" ${dict[@]+"${dict[@]}"} || report "$t"
 done
 echo "fuzzing passed: ${TARGETS[*]} (${FUZZ_SECONDS}s each)"
