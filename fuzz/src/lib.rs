@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use arbitrary::{Arbitrary, Unstructured};
 use serde_json::Value;
-use trigwire::syntax::{parse, Atom, CustomNames, Expr, ParseLimits, Span};
+use trigwire::syntax::{parse, Atom, CustomNames, Expr, Name, ParseLimits, Span};
 use trigwire::wire::{decode, Mode, Replay};
 use trigwire::{
     BatchFiring, CallbackSpec, Config, Engine, Error, Event, EventName, Firing, JobSpec, JobStatus, Language,
@@ -168,6 +168,8 @@ pub fn check_farm(data: &[u8]) {
 pub struct Farm {
     /// `Config::retroactive` for all three engines.
     pub retroactive: bool,
+    /// `Limits::ticks_per_move` for all three engines, when small enough to trip.
+    pub ticks_limit: Option<u8>,
     /// What happens, in order.
     pub steps: Vec<Step>,
 }
@@ -181,11 +183,12 @@ impl<'a> Arbitrary<'a> for Farm {
     /// several steps.
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Farm> {
         let retroactive = u.arbitrary()?;
+        let ticks_limit = u.arbitrary()?;
         let mut steps = Vec::new();
         while !u.is_empty() && steps.len() < MAX_STEPS {
             steps.push(u.arbitrary()?);
         }
-        Ok(Farm { retroactive, steps })
+        Ok(Farm { retroactive, ticks_limit, steps })
     }
 }
 
@@ -204,6 +207,8 @@ pub enum Step {
     Clock(u8),
     /// Try to move the clock back by one second.
     ClockBack,
+    /// Register the custom event name `approved` (again: an error).
+    RegisterName,
     /// Remove a job.
     Remove(JobRef),
 }
@@ -378,6 +383,8 @@ pub enum NameIn {
     Killed,
     Done,
     Submit,
+    /// The custom name `approved`: unknown until registered.
+    Approved,
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -429,6 +436,8 @@ pub enum EventNameIn {
     Done,
     Submit,
     Running,
+    /// The custom name `approved`: rejected until registered.
+    Approved,
 }
 
 /// The type and extra of an event.
@@ -448,6 +457,7 @@ fn name_str(n: NameIn) -> &'static str {
         NameIn::Killed => "killed",
         NameIn::Done => "done",
         NameIn::Submit => "submit",
+        NameIn::Approved => "approved",
     }
 }
 
@@ -556,14 +566,19 @@ impl Rig {
             EventNameIn::Done => EventName::Done,
             EventNameIn::Submit => EventName::Submit,
             EventNameIn::Running => EventName::Running,
+            EventNameIn::Approved => EventName::Dummy,
         };
         let job = self.job_id(e.job);
-        match e.item {
+        let mut event = match e.item {
             ItemIn::Job => Event::job(name, job),
             ItemIn::Work(f) => Event::work(name, job, f.as_str()),
             ItemIn::Subjob(i) => Event::subjob(name, job, u64::from(i % 4)),
             ItemIn::Host => Event::host(name, job, "node01"),
+        };
+        if let EventNameIn::Approved = e.name {
+            event.name = Name::Custom("approved".into());
         }
+        event
     }
 
     /// Runs `f` on the engine and the reference and checks they agree; the batch engine
@@ -613,6 +628,9 @@ impl Rig {
                 let to = self.engine.now().wrapping_sub(1);
                 let _ = self.both("advance_clock back", |d, out| d.advance_clock(to, out));
             }
+            Step::RegisterName => {
+                let _ = self.both("register_event_name", |d, _| d.register_event_name("approved"));
+            }
             Step::Remove(r) => {
                 let id = self.job_id(*r);
                 let _ = self.both("remove_job", |d, _| d.remove_job(id));
@@ -649,6 +667,7 @@ trait Driver {
     fn add_universal(&mut self, spec: &CallbackSpec) -> Result<(), Error>;
     fn advance_clock(&mut self, to: u64, out: &mut Vec<Firing>) -> Result<(), Error>;
     fn remove_job(&mut self, id: u64) -> Result<(), Error>;
+    fn register_event_name(&mut self, name: &str) -> Result<(), Error>;
 }
 
 macro_rules! driver {
@@ -669,6 +688,9 @@ macro_rules! driver {
             fn remove_job(&mut self, id: u64) -> Result<(), Error> {
                 <$ty>::remove_job(self, id)
             }
+            fn register_event_name(&mut self, name: &str) -> Result<(), Error> {
+                <$ty>::register_event_name(self, name)
+            }
         }
     };
 }
@@ -678,7 +700,10 @@ driver!(Reference);
 
 /// Runs a farm through the three engines, checking every step.
 pub fn run_farm(farm: &Farm) {
-    let config = Config { retroactive: farm.retroactive, ..Config::default() };
+    let mut config = Config { retroactive: farm.retroactive, ..Config::default() };
+    if let Some(limit) = farm.ticks_limit {
+        config.limits.ticks_per_move = u64::from(limit);
+    }
     let mut rig = Rig {
         engine: Engine::new(config),
         reference: Reference::reference(config),
