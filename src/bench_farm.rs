@@ -400,6 +400,8 @@ pub struct Figures {
     /// [`Engine::memory_usage`] total over `callbacks`, after the replay; `None` for the
     /// reference, which does not account its memory.
     pub bytes_per_callback: Option<f64>,
+    /// [`Engine::memory_usage`] by structure, in bytes; `None` for the reference.
+    pub memory: Option<serde_json::Value>,
     /// The process's peak resident set (`VmHWM`) after the run, where `/proc` has it.
     pub peak_rss_bytes: Option<u64>,
     /// An order-sensitive hash of (event position, callback id) over all firings: equal
@@ -472,6 +474,7 @@ fn measure_with<M: crate::engine::Matcher>(
         events_per_s: tally.events as f64 / match_s.max(1e-9),
         firings: tally.firings,
         bytes_per_callback: bytes,
+        memory: accounts_memory.then(|| breakdown(&engine.memory_usage())),
         peak_rss_bytes: peak_rss_bytes(),
         checksum: tally.checksum,
     })
@@ -555,6 +558,14 @@ impl Tally {
         let x = (event << 32 | u64::from(callback)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         self.checksum = (self.checksum.rotate_left(5) ^ x).wrapping_mul(0x100_0000_01B3);
     }
+}
+
+fn breakdown(m: &crate::MemoryUsage) -> serde_json::Value {
+    serde_json::json!({
+        "callbacks": m.callbacks, "templates": m.templates, "index_heads": m.index_heads,
+        "index_tables": m.index_tables, "timers": m.timers, "jobs": m.jobs, "symbols": m.symbols,
+        "facts": m.facts, "total": m.total(),
+    })
 }
 
 /// The process's peak resident set in bytes (`VmHWM` of `/proc/self/status`).

@@ -30,11 +30,11 @@
 
 use rayon::prelude::*;
 
-use super::circuit::Templates;
-use super::compiled::{CallbackState, Compiled, CHUNK};
+use super::catalog::DEAD_KIND;
+use super::compiled::{CallbackState, Compiled, FireCtx, CHUNK};
 use super::index::{Index, Posting};
 use super::{BatchFiring, Matcher};
-use crate::ids::{CallbackId, TemplateId};
+use crate::ids::CallbackId;
 use crate::model::{Cause, Firing};
 use crate::registry::{Registry, ResolvedEvent};
 
@@ -93,10 +93,10 @@ impl Compiled {
         let used = self.chunks.len().div_ceil(per);
         scratch.shards.resize_with(used.max(scratch.shards.len()), ShardOut::default);
         let blocks = &scratch.blocks[..evs.len().div_ceil(block_len(evs.len(), threads))];
-        let templates = &self.templates;
+        let catalog = &self.catalog;
         self.chunks.par_chunks_mut(per).zip(scratch.shards[..used].par_iter_mut()).enumerate().for_each(
             |(s, (chunks, shard_out))| {
-                let shard = Shard { chunks, first: (s * per * CHUNK) as u64, templates, reg };
+                let shard = Shard { chunks, first: (s * per * CHUNK) as u64, fire: FireCtx { catalog, reg, cause: Cause::Event } };
                 shard.run(blocks, shard_out);
             },
         );
@@ -158,8 +158,7 @@ impl Block {
 struct Shard<'a> {
     chunks: &'a mut [Option<Box<[CallbackState]>>],
     first: u64,
-    templates: &'a Templates,
-    reg: &'a Registry,
+    fire: FireCtx<'a>,
 }
 
 impl Shard<'_> {
@@ -179,18 +178,18 @@ impl Shard<'_> {
 
     /// The sequential `apply` over this shard's slice of one event's postings.
     fn apply(&mut self, event: u32, postings: &[Posting], out: &mut ShardOut) {
-        let mut i = 0;
+        let (mut i, mut hint) = (0, 0);
         while i < postings.len() {
             let cb = postings[i].cb;
             let run = postings[i..].iter().take_while(|p| p.cb == cb).count();
-            let (templates, reg) = (self.templates, self.reg);
-            if let Some(state) = self.state_mut(cb) {
+            let (first, chunks, fire) = (self.first, &mut *self.chunks, &self.fire);
+            if let Some(state) = state_mut(chunks, first, cb) {
                 for p in &postings[i..i + run] {
                     state.latch |= 1 << p.slot;
                 }
                 out.checked += 1;
                 let latch = [state.latch];
-                if let Some(firing) = state.fire(cb, &latch, templates, reg, Cause::Event) {
+                if let Some(firing) = state.fire(cb, &latch, fire, &mut hint) {
                     out.firings.push((event, firing));
                 }
             }
@@ -198,12 +197,13 @@ impl Shard<'_> {
         }
     }
 
-    fn state_mut(&mut self, cb: CallbackId) -> Option<&mut CallbackState> {
-        let local = cb.as_usize() - self.first as usize;
-        let chunk = self.chunks[local / CHUNK].as_mut()?;
-        let state = &mut chunk[local % CHUNK];
-        (state.template != TemplateId::MAX).then_some(state)
-    }
+}
+
+/// The live state of `cb` in a shard whose first id is `first`.
+fn state_mut(chunks: &mut [Option<Box<[CallbackState]>>], first: u64, cb: CallbackId) -> Option<&mut CallbackState> {
+    let local = cb.as_usize() - first as usize;
+    let state = &mut chunks[local / CHUNK].as_mut()?[local % CHUNK];
+    (state.kind != DEAD_KIND).then_some(state)
 }
 
 /// Phase 3: the shards' firings in (event, callback) order. Within one event, shards

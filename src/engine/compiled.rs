@@ -3,11 +3,11 @@
 use hashbrown::HashMap;
 
 use super::batch::BatchScratch;
-use super::circuit::Templates;
+use super::catalog::{Catalog, KindId, DEAD_KIND};
 use super::clock::{first_tick_after, Timers};
 use super::index::{Index, Posting};
 use super::{BatchFiring, Facts, Matcher, MemoryUsage};
-use crate::ids::{ActionId, CallbackId, TemplateId};
+use crate::ids::CallbackId;
 use crate::model::{Cause, Firing};
 use crate::registry::{JobRecord, Registry, ResolvedEvent};
 use crate::resolve::{Resolved, Slot};
@@ -16,44 +16,43 @@ use crate::syntax::Schedule;
 /// Callbacks per storage chunk; a chunk is freed when all its callbacks are removed.
 pub(super) const CHUNK: usize = 4096;
 
-/// The mutable state of one callback: 32 bytes.
+/// The mutable state of one callback: 16 bytes (see `catalog.rs` for what moved out).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct CallbackState {
-    pub(super) template: TemplateId,
-    action: ActionId,
-    index: u32,
+    /// Its (template, action) pair; [`DEAD_KIND`] once removed.
+    pub(super) kind: KindId,
     count: u32,
-    /// The owner job id; 0 for a global callback (job ids start at 1).
-    owner: u64,
     /// Latch bits of circuits up to 64 atoms; wider ones live in `wide`.
     pub(super) latch: u64,
 }
 
 impl CallbackState {
     /// Whether a callback with these latches fires now: its circuit is true and its
-    /// count is under its maximum. If so, counts the firing and returns it.
-    pub(super) fn fire(
-        &mut self,
-        cb: CallbackId,
-        latch: &[u64],
-        templates: &Templates,
-        reg: &Registry,
-        cause: Cause,
-    ) -> Option<Firing> {
-        if !templates.get(self.template).is_true(latch) {
+    /// count is under its maximum. If so, counts the firing and returns it. `hint` is
+    /// the owner run of the previous firing (see [`Catalog::owner`]).
+    pub(super) fn fire(&mut self, cb: CallbackId, latch: &[u64], fire: &FireCtx<'_>, hint: &mut usize) -> Option<Firing> {
+        if !fire.catalog.template(self.kind).is_true(latch) {
             return None;
         }
-        if reg.action(self.action).maximum.is_some_and(|m| u64::from(self.count) >= m) {
+        let action = fire.catalog.action(self.kind);
+        if fire.reg.action(action).maximum.is_some_and(|m| u64::from(self.count) >= m) {
             return None;
         }
         self.count = self.count.saturating_add(1);
-        let owner = (self.owner != 0).then_some(self.owner);
-        Some(Firing { callback: cb, owner, index: self.index, action: self.action, target: None, cause })
+        let (owner, index) = fire.catalog.owner(cb, hint);
+        let owner = (owner != 0).then_some(owner);
+        Some(Firing { callback: cb, owner, index, action, target: None, cause: fire.cause })
     }
 }
 
-const DEAD: CallbackState =
-    CallbackState { template: TemplateId::MAX, action: ActionId::MAX, index: 0, count: 0, owner: 0, latch: 0 };
+/// What deciding a firing reads besides the callback's own state.
+pub(super) struct FireCtx<'a> {
+    pub(super) catalog: &'a Catalog,
+    pub(super) reg: &'a Registry,
+    pub(super) cause: Cause,
+}
+
+const DEAD: CallbackState = CallbackState { kind: DEAD_KIND, count: 0, latch: 0 };
 
 /// Counters for tests and benchmarks: they measure work without timing it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,7 +70,7 @@ pub struct Stats {
 /// The compiled matcher behind [`crate::Engine`].
 #[derive(Clone, Debug, Default)]
 pub struct Compiled {
-    pub(super) templates: Templates,
+    pub(super) catalog: Catalog,
     pub(super) chunks: Vec<Option<Box<[CallbackState]>>>,
     live_in_chunk: Vec<u32>,
     pub(super) wide: HashMap<CallbackId, Box<[u64]>>,
@@ -80,6 +79,8 @@ pub struct Compiled {
     now: u64,
     dead_postings: usize,
     scratch: Vec<Posting>,
+    /// The owner run of the last firing (see [`Catalog::owner`]).
+    owner_hint: usize,
     pub(super) batch: BatchScratch,
     pub(super) stats: Stats,
 }
@@ -128,7 +129,8 @@ impl Compiled {
         let mut state = *self.state(cb).expect("caller checked liveness");
         let word = [state.latch];
         let latch: &[u64] = self.wide.get(&cb).map_or(&word, |w| w);
-        if let Some(firing) = state.fire(cb, latch, &self.templates, reg, cause) {
+        let ctx = FireCtx { catalog: &self.catalog, reg, cause };
+        if let Some(firing) = state.fire(cb, latch, &ctx, &mut self.owner_hint) {
             self.state_mut(cb).count = state.count;
             out.push(firing);
         }
@@ -152,10 +154,11 @@ impl Compiled {
 
     fn register_one(&mut self, cb: &Resolved, facts: Option<&Facts>, reg: &Registry) -> bool {
         let postings = cb.slots.iter().filter(|s| matches!(s, Slot::Event(_))).count() as u32;
-        let template = self.templates.intern(&cb.shape, postings);
-        let words = self.templates.get(template).words();
-        let owner = cb.owner.unwrap_or(0);
-        self.store(cb.id, CallbackState { template, action: cb.action, index: cb.index, count: 0, owner, latch: 0 });
+        let template = self.catalog.templates.intern(&cb.shape, postings);
+        let words = self.catalog.templates.get(template).words();
+        let kind = self.catalog.kind(template, cb.action);
+        self.catalog.note_owner(cb.id, cb.owner.unwrap_or(0), cb.index);
+        self.store(cb.id, CallbackState { kind, count: 0, latch: 0 });
         if words > 1 {
             self.wide.insert(cb.id, vec![0; words].into_boxed_slice());
         }
@@ -202,7 +205,7 @@ impl Compiled {
 fn chunk_state(chunks: &[Option<Box<[CallbackState]>>], cb: CallbackId) -> Option<&CallbackState> {
     let chunk = chunks.get(cb.as_usize() / CHUNK)?.as_ref()?;
     let s = &chunk[cb.as_usize() % CHUNK];
-    (s.template != TemplateId::MAX).then_some(s)
+    (s.kind != DEAD_KIND).then_some(s)
 }
 
 fn chunk_live(chunks: &[Option<Box<[CallbackState]>>], cb: CallbackId) -> bool {
@@ -259,7 +262,7 @@ impl Matcher for Compiled {
         for id in first..first + record.callbacks as usize {
             let cb = CallbackId::new(id).expect("ids fit u32");
             let Some(state) = self.state(cb).copied() else { continue };
-            self.dead_postings += self.templates.get(state.template).postings as usize;
+            self.dead_postings += self.catalog.template(state.kind).postings as usize;
             *self.state_mut(cb) = DEAD;
             self.wide.remove(&cb);
             let c = id / CHUNK;
@@ -267,6 +270,9 @@ impl Matcher for Compiled {
             if self.live_in_chunk[c] == 0 {
                 self.chunks[c] = None;
             }
+        }
+        if record.callbacks > 0 {
+            self.catalog.forget_owner(record.first_callback);
         }
         self.maybe_sweep();
     }
@@ -278,7 +284,7 @@ impl Matcher for Compiled {
             callbacks: self.chunks.iter().flatten().count() * chunk_bytes
                 + self.chunks.capacity() * 8
                 + self.wide.values().map(|w| w.len() * 8 + 32).sum::<usize>(),
-            templates: self.templates.heap_bytes(),
+            templates: self.catalog.heap_bytes(),
             index_heads: heads,
             index_tables: tables,
             timers: self.timers.heap_bytes(),

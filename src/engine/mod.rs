@@ -6,6 +6,7 @@
 //! two differ only in how events find the callbacks they satisfy.
 
 mod batch;
+mod catalog;
 mod circuit;
 mod clock;
 pub(crate) use clock::first_tick_after;
