@@ -7,14 +7,15 @@
 //! lookups plus one step per posting found, never a step per registered callback.
 //!
 //! Layout, two levels: a head (event name, type, context) maps to a table; a table
-//! holds the postings of job atoms, of `*` atoms, and a map from extra symbol to the
-//! postings of exact atoms. Frame-level terms of one upstream job share one table, so
-//! the per-term cost is one small map entry keyed by a `u32` symbol. Posting lists grow
-//! by appending increasing callback ids, so every list is sorted by callback id.
+//! holds the postings of job atoms, of `*` atoms, and the cells of exact atoms by extra
+//! symbol (see `exact.rs`: 8 bytes per term, dense while the extras are one agenda's
+//! frame names). Frame-level terms of one upstream job share one table. Posting lists
+//! grow by appending increasing callback ids, so every list is sorted by callback id.
 
 use hashbrown::HashMap;
 use smallvec::SmallVec;
 
+use super::exact::{Arena, Exact};
 use crate::ids::{CallbackId, Symbol, TableId};
 use crate::registry::ResolvedEvent;
 use crate::resolve::{Ctx, ExtraKey, NameKey, Term};
@@ -44,7 +45,7 @@ struct Table {
     /// `*` atoms.
     any: PostingList,
     /// Exact atoms by extra.
-    exact: HashMap<Symbol, PostingList>,
+    exact: Exact,
 }
 
 impl Table {
@@ -52,13 +53,10 @@ impl Table {
         self.whole.is_empty() && self.any.is_empty() && self.exact.is_empty()
     }
 
-    fn retain(&mut self, live: &dyn Fn(CallbackId) -> bool) {
+    fn retain(&mut self, live: &dyn Fn(CallbackId) -> bool, old: &Arena, new: &mut Arena) {
         self.whole.retain(|p| live(p.cb));
         self.any.retain(|p| live(p.cb));
-        self.exact.retain(|_, list| {
-            list.retain(|p| live(p.cb));
-            !list.is_empty()
-        });
+        self.exact.retain(live, old, new);
     }
 }
 
@@ -68,6 +66,7 @@ pub(crate) struct Index {
     heads: HashMap<Head, TableId>,
     tables: Vec<Table>,
     free: Vec<TableId>,
+    arena: Arena,
     postings: usize,
 }
 
@@ -87,12 +86,11 @@ impl Index {
             None => self.new_table(head),
         };
         let table = &mut self.tables[table.as_usize()];
-        let list = match term.extra {
-            ExtraKey::None => &mut table.whole,
-            ExtraKey::Any => &mut table.any,
-            ExtraKey::Sym(s) => table.exact.entry(s).or_default(),
-        };
-        list.push(posting);
+        match term.extra {
+            ExtraKey::None => table.whole.push(posting),
+            ExtraKey::Any => table.any.push(posting),
+            ExtraKey::Sym(s) => table.exact.push(s, posting, &mut self.arena),
+        }
         self.postings += 1;
     }
 
@@ -114,7 +112,7 @@ impl Index {
         let Some(&t) = self.heads.get(&Head { name, ty: probe.ty, ctx }) else { return 0 };
         let table = &self.tables[t.as_usize()];
         let mut lists = 0;
-        let mut take = |list: &PostingList| {
+        let mut take = |list: &[Posting]| {
             if !list.is_empty() {
                 out.extend_from_slice(list);
                 lists += 1;
@@ -124,8 +122,8 @@ impl Index {
             take(&table.whole);
         } else {
             take(&table.any);
-            if let Some(list) = probe.extra.and_then(|x| table.exact.get(&x)) {
-                take(list);
+            if let Some(cell) = probe.extra.and_then(|x| table.exact.get(x)) {
+                take(self.arena.slice(cell));
             }
         }
         lists
@@ -153,9 +151,11 @@ impl Index {
     pub fn sweep(&mut self, live: &dyn Fn(CallbackId) -> bool) {
         let tables = &mut self.tables;
         let free = &mut self.free;
+        let old = std::mem::take(&mut self.arena);
+        let new = &mut self.arena;
         self.heads.retain(|_, t| {
             let table = &mut tables[t.as_usize()];
-            table.retain(live);
+            table.retain(live, &old, new);
             let keep = !table.is_empty();
             if !keep {
                 *table = Table::default();
@@ -171,7 +171,7 @@ impl Index {
             .values()
             .map(|t| {
                 let t = &self.tables[t.as_usize()];
-                t.whole.len() + t.any.len() + t.exact.values().map(|l| l.len()).sum::<usize>()
+                t.whole.len() + t.any.len() + t.exact.cells().map(|c| self.arena.slice(c).len()).sum::<usize>()
             })
             .sum()
     }
@@ -184,19 +184,11 @@ impl Index {
     /// Bytes of heads and tables (maps and spilled lists included).
     pub fn heap_bytes(&self) -> (usize, usize) {
         let heads = self.heads.capacity() * (std::mem::size_of::<(Head, TableId)>() + 1);
-        let entry = std::mem::size_of::<(Symbol, PostingList)>() + 1;
         let spill = |l: &PostingList| if l.spilled() { l.capacity() * std::mem::size_of::<Posting>() } else { 0 };
         let tables: usize = self.tables.capacity() * std::mem::size_of::<Table>()
-            + self
-                .tables
-                .iter()
-                .map(|t| {
-                    t.exact.capacity() * entry
-                        + spill(&t.whole)
-                        + spill(&t.any)
-                        + t.exact.values().map(spill).sum::<usize>()
-                })
-                .sum::<usize>();
+            + self.free.capacity() * std::mem::size_of::<TableId>()
+            + self.arena.heap_bytes()
+            + self.tables.iter().map(|t| t.exact.heap_bytes() + spill(&t.whole) + spill(&t.any)).sum::<usize>();
         (heads, tables)
     }
 }

@@ -11,6 +11,7 @@ mod circuit;
 mod clock;
 pub(crate) use clock::first_tick_after;
 mod compiled;
+mod exact;
 mod index;
 
 use hashbrown::HashSet;

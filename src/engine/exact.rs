@@ -1,0 +1,270 @@
+//! The exact-extra postings of one index table: frame-level terms, the bulk of a farm.
+//!
+//! # Design note
+//!
+//! The naive layout is a hash map from extra symbol to a small vector of postings:
+//! with hashbrown and `SmallVec<[Posting; 1]>` that is a 33-byte bucket per term, a
+//! load factor that rounds 1,000 frames up to 2,048 buckets, and a heap vector for every
+//! term that more than one callback waits on. On a farm of 1M two-atom frame ANDs
+//! (`trigwire bench --jobs 1000 --frames 1000`) the index took 69.5 bytes per callback,
+//! more than the callbacks themselves.
+//!
+//! Two steps away from it:
+//! - **An 8-byte [`Cell`] per term**: empty, one posting inline (the callback and slot
+//!   themselves), or the id of a list in a shared overflow arena. Most terms have one or
+//!   two postings, so most cost 8 bytes, or 8 bytes plus an arena run of two.
+//! - **Dense tables**: the extras of a table are usually the frame names of one agenda,
+//!   interned together, so their symbols are a compact range. While the symbols a table
+//!   holds span at most about twice their number, the cells live in a vector indexed by
+//!   `symbol - base` (no keys, no hashing, one cache line per lookup); a table whose
+//!   extras are scattered switches to a hash map of cells once, and stays one.
+//!
+//! Arena runs have a power-of-two capacity implied by their length; a run that fills
+//! moves to a run twice its size (a freed run of the same size is reused first), so a
+//! list keeps the increasing callback order in which postings arrive. Sweeps rebuild
+//! the arena in bulk.
+//!
+//! PERF: `trigwire bench --jobs 1000 --frames 1000` (1M two-atom ANDs, 10 jobs a
+//! group): index tables 69.5 -> 32.7 bytes per callback (engine total 90 -> 53), and in
+//! three interleaved runs on a loaded 2-core machine registration 0.77 -> 0.69 s and
+//! random-order events/s 0.89-1.12M -> 1.11-1.24M (one dense cell, no hash probe).
+
+use hashbrown::HashMap;
+
+use super::index::Posting;
+use crate::ids::{CallbackId, Symbol};
+
+/// `slot` of a cell that holds a list id in `cb`.
+const LIST: u32 = u32::MAX;
+
+/// One term's postings in 8 bytes: empty, one posting, or a list in the arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cell(Posting);
+
+impl Cell {
+    const EMPTY: Cell = Cell(Posting { cb: CallbackId::MAX, slot: 0 });
+
+    fn is_empty(self) -> bool {
+        self == Cell::EMPTY
+    }
+
+    fn list(self) -> Option<u32> {
+        (self.0.slot == LIST).then_some(self.0.cb.as_u32())
+    }
+}
+
+/// A run of the arena: `len` postings from `start`; its capacity is [`capacity`].
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    start: u32,
+    len: u32,
+}
+
+/// The capacity of a run holding `len` postings: a power of two, at least two.
+fn capacity(len: u32) -> u32 {
+    len.next_power_of_two().max(2)
+}
+
+/// Posting lists of two or more, shared by every table of an index.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Arena {
+    postings: Vec<Posting>,
+    runs: Vec<Run>,
+    /// Free run starts by size class (`capacity == 2 << class`).
+    free: Vec<Vec<u32>>,
+}
+
+impl Arena {
+    /// The postings of `cell`, in callback order.
+    pub fn slice<'a>(&'a self, cell: &'a Cell) -> &'a [Posting] {
+        match cell.list() {
+            _ if cell.is_empty() => &[],
+            None => std::slice::from_ref(&cell.0),
+            Some(id) => {
+                let run = self.runs[id as usize];
+                &self.postings[run.start as usize..][..run.len as usize]
+            }
+        }
+    }
+
+    /// Appends `p` to `cell`'s postings.
+    pub fn push(&mut self, cell: &mut Cell, p: Posting) {
+        if cell.is_empty() {
+            *cell = Cell(p);
+            return;
+        }
+        let id = match cell.list() {
+            Some(id) => id,
+            None => {
+                let first = cell.0;
+                let id = u32::try_from(self.runs.len()).expect("fewer than 2^32 posting lists");
+                let start = self.alloc(2);
+                self.postings[start as usize] = first;
+                self.runs.push(Run { start, len: 1 });
+                *cell = Cell(Posting { cb: CallbackId::from_u32(id), slot: LIST });
+                id
+            }
+        };
+        self.append(id, p);
+    }
+
+    fn append(&mut self, id: u32, p: Posting) {
+        let run = self.runs[id as usize];
+        let cap = capacity(run.len);
+        let start = if run.len == cap {
+            let start = self.alloc(cap * 2);
+            self.postings.copy_within(run.start as usize..(run.start + run.len) as usize, start as usize);
+            self.free_run(run.start, cap);
+            start
+        } else {
+            run.start
+        };
+        self.postings[(start + run.len) as usize] = p;
+        self.runs[id as usize] = Run { start, len: run.len + 1 };
+    }
+
+    fn class(cap: u32) -> usize {
+        cap.trailing_zeros() as usize - 1
+    }
+
+    fn alloc(&mut self, cap: u32) -> u32 {
+        if let Some(start) = self.free.get_mut(Arena::class(cap)).and_then(Vec::pop) {
+            return start;
+        }
+        let start = u32::try_from(self.postings.len()).expect("fewer than 2^32 postings in lists");
+        self.postings.resize(self.postings.len() + cap as usize, Cell::EMPTY.0);
+        start
+    }
+
+    fn free_run(&mut self, start: u32, cap: u32) {
+        let class = Arena::class(cap);
+        if self.free.len() <= class {
+            self.free.resize_with(class + 1, Vec::new);
+        }
+        self.free[class].push(start);
+    }
+
+    /// Bytes held, by capacity.
+    pub fn heap_bytes(&self) -> usize {
+        self.postings.capacity() * std::mem::size_of::<Posting>()
+            + self.runs.capacity() * std::mem::size_of::<Run>()
+            + self.free.iter().map(|f| f.capacity() * 4 + 24).sum::<usize>()
+    }
+}
+
+/// The exact-extra cells of one table: dense by symbol while the symbols are compact,
+/// a hash map otherwise.
+#[derive(Clone, Debug)]
+pub(crate) enum Exact {
+    /// `cells[s - base]` is the cell of symbol `s`; `used` cells are not empty.
+    Dense { base: u32, cells: Vec<Cell>, used: u32 },
+    /// Non-empty cells by symbol.
+    Sparse(HashMap<Symbol, Cell>),
+}
+
+impl Default for Exact {
+    fn default() -> Exact {
+        Exact::Dense { base: 0, cells: Vec::new(), used: 0 }
+    }
+}
+
+/// A dense table may span this many more symbols than twice the ones it holds.
+const DENSE_SLACK: u32 = 64;
+
+impl Exact {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Exact::Dense { used, .. } => *used == 0,
+            Exact::Sparse(map) => map.is_empty(),
+        }
+    }
+
+    /// The cell of `sym`, if it holds postings.
+    pub fn get(&self, sym: Symbol) -> Option<&Cell> {
+        match self {
+            Exact::Dense { base, cells, .. } => cells.get(sym.as_u32().wrapping_sub(*base) as usize),
+            Exact::Sparse(map) => map.get(&sym),
+        }
+    }
+
+    /// Appends `p` to the postings of `sym`.
+    pub fn push(&mut self, sym: Symbol, p: Posting, arena: &mut Arena) {
+        if let Exact::Dense { base, cells, used } = self {
+            if let Some(cell) = dense_cell(base, cells, used, sym.as_u32()) {
+                arena.push(cell, p);
+                return;
+            }
+            *self = Exact::Sparse(to_sparse(*base, cells));
+        }
+        if let Exact::Sparse(map) = self {
+            arena.push(map.entry(sym).or_insert(Cell::EMPTY), p);
+        }
+    }
+
+    /// Every non-empty cell.
+    pub fn cells(&self) -> Box<dyn Iterator<Item = &Cell> + '_> {
+        match self {
+            Exact::Dense { cells, .. } => Box::new(cells.iter().filter(|c| !c.is_empty())),
+            Exact::Sparse(map) => Box::new(map.values()),
+        }
+    }
+
+    /// Keeps the live postings, moving lists from `old` into `new`.
+    pub fn retain(&mut self, live: &dyn Fn(CallbackId) -> bool, old: &Arena, new: &mut Arena) {
+        let rebuild = |cell: &mut Cell, new: &mut Arena| {
+            let postings = old.slice(cell);
+            let mut fresh = Cell::EMPTY;
+            postings.iter().filter(|p| live(p.cb)).for_each(|&p| new.push(&mut fresh, p));
+            *cell = fresh;
+        };
+        match self {
+            Exact::Dense { cells, used, .. } => {
+                cells.iter_mut().filter(|c| !c.is_empty()).for_each(|c| rebuild(c, new));
+                *used = cells.iter().filter(|c| !c.is_empty()).count() as u32;
+            }
+            Exact::Sparse(map) => {
+                map.values_mut().for_each(|c| rebuild(c, new));
+                map.retain(|_, c| !c.is_empty());
+            }
+        }
+    }
+
+    /// Bytes held, by capacity.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Exact::Dense { cells, .. } => cells.capacity() * std::mem::size_of::<Cell>(),
+            Exact::Sparse(map) => map.capacity() * (std::mem::size_of::<(Symbol, Cell)>() + 1),
+        }
+    }
+}
+
+/// The dense cell of `sym`, growing the range to reach it, or `None` if that would make
+/// the table too sparse.
+fn dense_cell<'a>(base: &mut u32, cells: &'a mut Vec<Cell>, used: &mut u32, sym: u32) -> Option<&'a mut Cell> {
+    if cells.is_empty() {
+        *base = sym;
+    }
+    let lo = u64::from((*base).min(sym));
+    let hi = (u64::from(*base) + cells.len() as u64).max(u64::from(sym) + 1);
+    if hi - lo > 2 * u64::from(*used + 1) + u64::from(DENSE_SLACK) {
+        return None;
+    }
+    if sym < *base {
+        cells.splice(0..0, std::iter::repeat(Cell::EMPTY).take((*base - sym) as usize));
+        *base = sym;
+    }
+    let at = (sym - *base) as usize;
+    if at >= cells.len() {
+        cells.resize(at + 1, Cell::EMPTY);
+    }
+    let cell = &mut cells[at];
+    if cell.is_empty() {
+        *used += 1;
+    }
+    Some(cell)
+}
+
+fn to_sparse(base: u32, cells: &[Cell]) -> HashMap<Symbol, Cell> {
+    let live = cells.iter().enumerate().filter(|(_, c)| !c.is_empty());
+    live.map(|(i, &c)| (Symbol::from_u32(base + i as u32), c)).collect()
+}
