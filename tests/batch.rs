@@ -215,7 +215,8 @@ fn wide_circuits_batch_like_one_at_a_time() {
 fn farm_scenario(shape: TriggerShape, order: Order) -> Scenario {
     let farm = Farm::new(FarmSpec { jobs: 50, frames: 200, shape, seed: 5, group: 10 });
     let events: Vec<Event> = farm.events(order).collect();
-    let steps = events.chunks(2500).map(|c| Step::Events(c.to_vec())).collect();
+    // One long run, so that a 4096-event batch fires thousands (targets in parallel).
+    let steps = events.chunks(8000).map(|c| Step::Events(c.to_vec())).collect();
     Scenario { wide: false, submissions: farm.submissions().collect(), steps }
 }
 

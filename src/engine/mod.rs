@@ -309,8 +309,8 @@ impl<M: Matcher> Engine<M> {
         }
         let from = out.len();
         self.matcher.event_batch(&self.reg, &resolved, out);
+        batch::fill_targets(&self.reg, &resolved, &mut out[from..]);
         for bf in &mut out[from..] {
-            bf.firing.target = target(&self.reg, &bf.firing, &resolved[bf.event]);
             bf.event = positions[bf.event];
         }
         if let Some(facts) = &mut self.facts {
