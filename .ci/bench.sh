@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The benches must build, and a small `trigwire bench` must run (seconds, not minutes).
+# The benches must build, the demo must run, and a small `trigwire bench` must run
+# against the reference (seconds, not minutes); it exits non-zero if they disagree.
 set -euo pipefail
 cargo bench --no-run
-cargo run --release -- demo >/dev/null
-if cargo run --release -q -- bench --help >/dev/null 2>&1; then
-  cargo run --release -q -- bench --jobs 20 --frames 100 --reference
-fi
+cargo run --release -q -- demo >/dev/null
+cargo run --release -q -- bench --jobs 20 --frames 100 --reference
+cargo run --release -q -- bench --jobs 20 --frames 100 --batch 64 --order inorder
