@@ -9,9 +9,11 @@
 //! per job, consulted only when a callback fires.
 //!
 //! PERF: `trigwire bench --jobs 1000 --frames 1000` (1M two-atom ANDs) went from 32 to
-//! 16 bytes of callback state per callback; the owner lookup is a binary search over one
+//! 16 bytes of callback state per callback. The owner lookup is a binary search over one
 //! entry per job, skipped when the previous firing's run still matches (a fanout of 1M
-//! callbacks of consecutive ids searches once).
+//! callbacks of consecutive ids searches once); it is not free: `cargo bench --bench
+//! engine -- fanout/trigwire/1M` went from 25.4 to 30.0 ms (about 5 ns per firing), well
+//! inside the 50 ms target, for 16 bytes per callback.
 
 use hashbrown::HashMap;
 
