@@ -130,8 +130,8 @@ const PARALLEL_MIN_FIRINGS: usize = 4096;
 /// farm, so a large batch does it in parallel over firings.
 ///
 /// PERF: under `perf record trigwire bench --jobs 2000 --frames 1000` (one event at a
-/// time), `target` took 10.8% of all samples, about a fifth of the replay, nearly all
-/// of it in the binary search of the owner's agenda. Done sequentially after the
+/// time), `target` took 10.8% of all samples (registration included), nearly all of
+/// it in the binary search of the owner's agenda. Done sequentially after the
 /// parallel phases it would cap the batch speedup (Amdahl); on this shared 2-core
 /// machine the parallel version showed no measurable change either way.
 pub(super) fn fill_targets(reg: &Registry, evs: &[ResolvedEvent], out: &mut [BatchFiring]) {
