@@ -349,15 +349,15 @@ pub struct ReplayOptions {
     pub order: Order,
     /// Replay only the first this many events of the stream; `None` replays all.
     pub events: Option<u64>,
-    /// Feed events to [`Engine::process_batch`] this many at a time (threads from the
-    /// current rayon pool); `None` calls [`Engine::process`] one event at a time.
+    /// Feed events to [`crate::Engine::process_batch`] this many at a time (threads from the
+    /// current rayon pool); `None` calls [`crate::Engine::process`] one event at a time.
     pub batch: Option<usize>,
 }
 
 /// Which engine [`measure`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Subject {
-    /// The compiled engine, [`Engine`].
+    /// The compiled engine, [`crate::Engine`].
     Compiled,
     /// The naive reference semantics, [`crate::Reference`].
     Reference,
@@ -397,10 +397,10 @@ pub struct Figures {
     pub events_per_s: f64,
     /// Firings caused by the replayed events.
     pub firings: u64,
-    /// [`Engine::memory_usage`] total over `callbacks`, after the replay; `None` for the
+    /// [`crate::Engine::memory_usage`] total over `callbacks`, after the replay; `None` for the
     /// reference, which does not account its memory.
     pub bytes_per_callback: Option<f64>,
-    /// [`Engine::memory_usage`] by structure, in bytes; `None` for the reference.
+    /// [`crate::Engine::memory_usage`] by structure, in bytes; `None` for the reference.
     pub memory: Option<serde_json::Value>,
     /// The process's peak resident set (`VmHWM`) after the run, where `/proc` has it.
     pub peak_rss_bytes: Option<u64>,
@@ -419,7 +419,7 @@ const REPLAY_CHUNK: usize = 4096;
 /// A submission or event the engine rejects (a bug in the generator or the engine).
 ///
 /// # Performance
-/// Holds one submission's specs and [`REPLAY_CHUNK`] events at a time, plus the random
+/// Holds one submission's specs and 4,096 events at a time, plus the random
 /// order's permutation (8 bytes per event).
 pub fn measure(
     farm: &Farm,
