@@ -150,9 +150,12 @@ fn utf8_error(e: &std::str::Utf8Error) -> Error {
 }
 
 fn json_error(e: &serde_json::Error, line: &str) -> Error {
-    // serde_json counts columns in bytes from 1; point at that byte.
-    let at = line.len().min(e.column().saturating_sub(1));
-    let end = (at + 1).min(line.len()).max(at);
+    // serde_json counts columns in bytes from 1; point at the character holding that byte.
+    let mut at = line.len().min(e.column().saturating_sub(1));
+    while !line.is_char_boundary(at) {
+        at -= 1;
+    }
+    let end = line[at..].chars().next().map_or(at, |c| at + c.len_utf8());
     bad(format!("bad JSON: {e}")).at(crate::syntax::Span::new(at, end), line)
 }
 

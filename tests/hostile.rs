@@ -299,6 +299,18 @@ fn invalid_utf8_in_a_log_line_is_an_error_with_a_span() {
 }
 
 #[test]
+fn bad_json_at_a_non_ascii_character_is_an_error_spanning_the_character() {
+    // Found by the `wire` fuzz target: the span cut the character and rendering panicked.
+    for line in ["\u{7a3}", "\u{7a3}{", "{\"time\": \u{e9}}", "{\"submit\": [{\"label\": \u{1f600}\"x\"}]}"] {
+        let error = assert_one_bad_line(line.as_bytes());
+        let span: Vec<usize> = serde_json::from_value(error["error"]["span"].clone()).expect("a span");
+        let at = line.find(|c: char| !c.is_ascii()).expect("one non-ASCII character");
+        let width = line[at..].chars().next().unwrap().len_utf8();
+        assert_eq!(span, vec![at, at + width], "{line}: {error}");
+    }
+}
+
+#[test]
 fn nul_bytes_in_a_log_are_rejected_lines() {
     // A raw NUL outside a string, a raw NUL inside one, and an escaped NUL in a trigger.
     assert_one_bad_line(b"\0{\"time\": 5}");

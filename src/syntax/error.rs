@@ -133,10 +133,11 @@ const WINDOW: usize = 60;
 
 /// Writes the line holding `span`, clipped around it, with `^^^` under the span.
 pub(crate) fn render_caret(f: &mut dyn fmt::Write, source: &str, span: Span) -> fmt::Result {
-    let start = span.start.min(source.len());
+    // A span that cuts a character is widened to whole characters.
+    let start = floor_char(source, span.start.min(source.len()));
     let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
-    let end = span.end.clamp(start, line_end);
+    let end = ceil_char(source, span.end.clamp(start, line_end));
     let from = floor_char(source, start.saturating_sub(WINDOW).max(line_start));
     let to = ceil_char(source, (end + WINDOW).min(line_end));
     let prefix = if from > line_start { "..." } else { "" };
