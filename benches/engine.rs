@@ -3,7 +3,8 @@
 //!
 //! What is measured (all farms come from `trigwire::bench_farm`, seeded, so every run
 //! measures the same farm):
-//! - `parse`: triggers parsed per second, for the per-frame shapes and a wide OR.
+//! - `parse`: triggers parsed per second, for the per-frame shapes and a wide OR (the
+//!   reference shares this parser, so it has no figure of its own here).
 //! - `register`: frame-level callbacks registered per second: one submission of ten
 //!   1,000-frame jobs with per-frame `&&` triggers (10,000 callbacks) into a fresh engine.
 //! - `frame_events`: frame completion events per second, one at a time, against farms of
@@ -15,7 +16,8 @@
 //!   throughput is callbacks released per second.
 //! - `batch_scaling`: 4,096 random frame events against 1M callbacks through
 //!   `process_batch` at batch sizes 1, 64 and 4,096, in rayon pools of 1..N threads
-//!   (N = the machine's parallelism); throughput is events per second.
+//!   (N = the machine's parallelism); throughput is events per second. The reference
+//!   has no parallel path; `frame_events` gives its per-event cost.
 //!
 //! How to run: `cargo bench --bench engine` (all groups, a few minutes), or one group:
 //! `cargo bench --bench engine -- frame_events`. `cargo bench --no-run` only builds.
