@@ -384,3 +384,27 @@ fn removals_and_sweeps_match_the_reference() {
     }
     assert_eq!(fired, expected.0);
 }
+
+#[test]
+fn frames_registered_in_descending_order_match_the_reference() {
+    // The upstream's frame names are interned in ascending order, the downstream's
+    // callbacks name them in descending order: the index's dense tables grow at the front.
+    let frames = 3000;
+    let agenda: Vec<String> = (1..=frames).map(|f| f.to_string()).collect();
+    let up = JobSpec { id: Some(1), label: Some("up".into()), agenda: agenda.clone(), ..JobSpec::default() };
+    let callbacks =
+        (1..=frames).rev().map(|f| CallbackSpec::qube(&format!("complete-work-up-{f}"), "unblock-work-self")).collect();
+    let down = JobSpec { id: Some(2), agenda, callbacks, ..JobSpec::default() };
+    let mut engine = Engine::default();
+    let mut reference = trigwire::Reference::reference(trigwire::Config::default());
+    engine.submit(&[up.clone(), down.clone()], &mut Vec::new()).expect("valid");
+    reference.submit(&[up, down], &mut Vec::new()).expect("valid");
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for f in [1, frames, frames / 2, 7] {
+        let e = Event::work(EventName::Complete, 1, &f.to_string());
+        engine.process(&e, &mut a).expect("valid");
+        reference.process(&e, &mut b).expect("valid");
+    }
+    assert_eq!(a.len(), 4);
+    assert_eq!(a, b);
+}

@@ -272,8 +272,12 @@ fn dense_cell<'a>(base: &mut u32, cells: &'a mut Vec<Cell>, used: &mut u32, sym:
         return None;
     }
     if sym < *base {
-        cells.splice(0..0, std::iter::repeat(Cell::EMPTY).take((*base - sym) as usize));
-        *base = sym;
+        // Grow the front by at least half the length, as `Vec` grows the back, so that
+        // symbols arriving in descending order cost amortised O(1), not O(len) each.
+        let grow = ((*base - sym) as usize).max(cells.len() / 2);
+        let new_base = (*base as usize).saturating_sub(grow) as u32;
+        cells.splice(0..0, std::iter::repeat(Cell::EMPTY).take((*base - new_base) as usize));
+        *base = new_base;
     }
     let at = (sym - *base) as usize;
     if at >= cells.len() {
