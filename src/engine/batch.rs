@@ -25,15 +25,23 @@
 //! index, then callback id, whatever the number of threads or shards.
 //!
 //! Small batches, a one-thread pool, and engines holding circuits wider than 64 atoms
-//! (whose latches live in a shared side table) take the sequential path, which gives the
-//! same firings by definition.
+//! (whose latches live in a shared side table) take the sequential path: phase 1 for the
+//! whole batch in the calling thread, then each event's postings applied in order. It
+//! gives the one-at-a-time firings for the same reason as the parallel path (the index
+//! does not change during a batch), and it is faster than one-at-a-time processing on
+//! a big farm because the lookups of consecutive events are independent, so their cache
+//! misses overlap instead of waiting behind each event's latch updates.
+//!
+//! PERF: `RAYON_NUM_THREADS=1 trigwire bench --jobs 3000 --frames 1000 --batch 4096`
+//! (3M callbacks, random order), three interleaved runs: 0.98-0.99M events/s calling
+//! `event` per event, 1.21-1.27M with the lookups first.
 
 use rayon::prelude::*;
 
 use super::catalog::DEAD_KIND;
 use super::compiled::{CallbackState, Compiled, FireCtx, CHUNK};
 use super::index::{Index, Posting};
-use super::{BatchFiring, Matcher};
+use super::BatchFiring;
 use crate::ids::CallbackId;
 use crate::model::{Cause, Firing};
 use crate::registry::{Registry, ResolvedEvent};
@@ -111,14 +119,22 @@ impl Compiled {
         self.batch = scratch;
     }
 
+    /// Phase 1 for the whole batch, then phase 2 in order, all in the calling thread.
     fn sequential(&mut self, reg: &Registry, evs: &[ResolvedEvent], out: &mut Vec<BatchFiring>) {
         let mut one = std::mem::take(&mut self.batch.one);
-        for (i, ev) in evs.iter().enumerate() {
+        let mut blocks = std::mem::take(&mut self.batch.blocks);
+        if blocks.is_empty() {
+            blocks.push(Block::default());
+        }
+        blocks[0].fill(&self.index, evs);
+        self.stats.postings_touched += blocks[0].postings.len() as u64;
+        for (i, postings) in blocks[0].events().enumerate() {
             one.clear();
-            self.event(reg, ev, Cause::Event, &mut one);
+            self.apply(reg, postings, Cause::Event, &mut one);
             out.extend(one.iter().map(|&firing| BatchFiring { event: i, firing }));
         }
         self.batch.one = one;
+        self.batch.blocks = blocks;
     }
 }
 

@@ -30,7 +30,13 @@ impl CallbackState {
     /// Whether a callback with these latches fires now: its circuit is true and its
     /// count is under its maximum. If so, counts the firing and returns it. `hint` is
     /// the owner run of the previous firing (see [`Catalog::owner`]).
-    pub(super) fn fire(&mut self, cb: CallbackId, latch: &[u64], fire: &FireCtx<'_>, hint: &mut usize) -> Option<Firing> {
+    pub(super) fn fire(
+        &mut self,
+        cb: CallbackId,
+        latch: &[u64],
+        fire: &FireCtx<'_>,
+        hint: &mut usize,
+    ) -> Option<Firing> {
         if !fire.catalog.template(self.kind).is_true(latch) {
             return None;
         }
@@ -137,7 +143,7 @@ impl Compiled {
     }
 
     /// Sets the latches of `postings` (sorted by callback) and fires each callback once.
-    fn apply(&mut self, reg: &Registry, postings: &[Posting], cause: Cause, out: &mut Vec<Firing>) {
+    pub(super) fn apply(&mut self, reg: &Registry, postings: &[Posting], cause: Cause, out: &mut Vec<Firing>) {
         let mut i = 0;
         while i < postings.len() {
             let cb = postings[i].cb;
