@@ -408,3 +408,34 @@ fn frames_registered_in_descending_order_match_the_reference() {
     assert_eq!(a.len(), 4);
     assert_eq!(a, b);
 }
+
+#[test]
+fn bench_command_prints_the_figures_as_json() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trigwire"))
+        .args(["bench", "--jobs", "20", "--frames", "50", "--shape", "mixed", "--order", "inorder", "--reference"])
+        .output()
+        .expect("run trigwire bench");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    for key in [
+        "callbacks",
+        "register_s",
+        "events",
+        "match_s",
+        "events_per_s",
+        "firings",
+        "bytes_per_callback",
+        "peak_rss_bytes",
+        "reference",
+        "speedup_vs_reference",
+    ] {
+        assert!(report.get(key).is_some(), "missing `{key}` in {report}");
+    }
+    assert_eq!(report["callbacks"], 1000);
+    assert_eq!(report["firings"], report["reference"]["firings"]);
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_trigwire"))
+        .args(["bench", "--shape", "triangle"])
+        .output()
+        .expect("run trigwire bench");
+    assert!(!bad.status.success());
+}
