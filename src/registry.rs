@@ -445,8 +445,15 @@ impl Registry {
                 None => return Err(Error::new(ErrorKind::BadEvent, format!("unknown event name `{c}`"))),
             },
         };
-        let text = event.extra_text();
-        let extra = match (&text, intern) {
+        let mut digits = [0u8; 20];
+        let text = match &event.extra {
+            EventExtra::None => None,
+            EventExtra::Work(s) | EventExtra::Host(s) => Some(s.as_str()),
+            EventExtra::Subjob(i) => Some(decimal(*i, &mut digits)),
+        };
+        // PERF: no allocation per event (the subjob id is written into `digits`); an
+        // extra that was never interned cannot be named by any term, so a lookup will do.
+        let extra = match (text, intern) {
             (None, _) => None,
             (Some(t), true) => Some(self.symbols.intern(t)),
             (Some(t), false) => self.symbols.get(t),
@@ -463,6 +470,20 @@ impl Registry {
     pub fn label_holder(&self, pgrp: u64, label: Symbol) -> Option<u64> {
         self.groups.get(&pgrp).and_then(|g| g.get(&label)).copied()
     }
+}
+
+/// `n` in decimal, written into the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[at..]).expect("ASCII digits")
 }
 
 /// How a list of triggers is joined into one text.
