@@ -64,6 +64,20 @@ pub(crate) struct BatchScratch {
     one: Vec<Firing>,
 }
 
+impl BatchScratch {
+    /// Bytes held by the buffers, by capacity.
+    pub(super) fn heap_bytes(&self) -> usize {
+        let block = |b: &Block| b.postings.capacity() * std::mem::size_of::<Posting>() + b.ends.capacity() * 8;
+        let shard = |s: &ShardOut| s.firings.capacity() * std::mem::size_of::<(u32, Firing)>();
+        self.blocks.capacity() * std::mem::size_of::<Block>()
+            + self.blocks.iter().map(block).sum::<usize>()
+            + self.shards.capacity() * std::mem::size_of::<ShardOut>()
+            + self.shards.iter().map(shard).sum::<usize>()
+            + self.cursors.capacity() * 8
+            + self.one.capacity() * std::mem::size_of::<Firing>()
+    }
+}
+
 /// The postings of a run of consecutive events, flattened: event `i` of the block owns
 /// `postings[ends[i - 1]..ends[i]]`.
 #[derive(Clone, Debug, Default)]
@@ -82,7 +96,7 @@ struct ShardOut {
 
 impl Compiled {
     /// Processes `evs` in order and appends their firings tagged by event position:
-    /// exactly the firings of calling [`Matcher::event`] on each in turn.
+    /// exactly the firings of calling [`super::Matcher::event`] on each in turn.
     ///
     /// # Performance
     /// Parallel in the current rayon pool when it has more than one thread and the

@@ -289,10 +289,13 @@ impl Matcher for Compiled {
         MemoryUsage {
             callbacks: self.chunks.iter().flatten().count() * chunk_bytes
                 + self.chunks.capacity() * 8
-                + self.wide.values().map(|w| w.len() * 8 + 32).sum::<usize>(),
+                + self.live_in_chunk.capacity() * 4
+                + self.wide.capacity() * (std::mem::size_of::<(CallbackId, Box<[u64]>)>() + 1)
+                + self.wide.values().map(|w| w.len() * 8).sum::<usize>(),
             templates: self.catalog.heap_bytes(),
             index_heads: heads,
-            index_tables: tables,
+            // The posting buffers of events and batches are counted with the postings.
+            index_tables: tables + self.scratch.capacity() * std::mem::size_of::<Posting>() + self.batch.heap_bytes(),
             timers: self.timers.heap_bytes(),
             ..MemoryUsage::default()
         }
