@@ -110,7 +110,8 @@ pub enum EventExtra {
 }
 
 /// Something that happened on the farm. Build it with [`Event::job`], [`Event::work`],
-/// [`Event::subjob`], [`Event::host`] or [`Event::parse`]; the engine validates the name.
+/// [`Event::subjob`], [`Event::host`], [`Event::named`] (custom names), or decode a
+/// wire line with [`crate::wire::decode`]; the engine validates the name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Event {
     /// What happened.
@@ -140,6 +141,16 @@ impl Event {
     /// A host event for the host named `host`.
     pub fn host(name: crate::syntax::EventName, job: u64, host: &str) -> Event {
         Event { name: Name::Builtin(name), job, extra: EventExtra::Host(host.to_string()) }
+    }
+
+    /// An event by name: a built-in name in any case, or else a custom name, which the
+    /// engine accepts once registered with [`crate::Engine::register_event_name`].
+    pub fn named(name: &str, job: u64, extra: EventExtra) -> Event {
+        let name = match crate::syntax::EventName::parse(name) {
+            Some(n) => Name::Builtin(n),
+            None => Name::Custom(name.to_ascii_lowercase().into()),
+        };
+        Event { name, job, extra }
     }
 
     /// The event's type.

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::engine::{BatchFiring, Engine, Matcher};
 use crate::error::{Error, ErrorKind};
 use crate::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};
-use crate::syntax::{EventName, EventType, Name};
+use crate::syntax::{EventName, EventType};
 
 /// One input line, decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,10 +201,6 @@ fn callback_spec(c: CallbackWire) -> Result<CallbackSpec, Error> {
 }
 
 fn event(e: EventWire) -> Result<Event, Error> {
-    let name = match EventName::parse(&e.event) {
-        Some(n) => Name::Builtin(n),
-        None => Name::Custom(e.event.to_ascii_lowercase().into()),
-    };
     let ty = EventType::parse(&e.ty).ok_or_else(|| {
         Error::new(ErrorKind::BadEvent, format!("unknown event type `{}`; expected job, work, subjob or host", e.ty))
     })?;
@@ -221,7 +217,7 @@ fn event(e: EventWire) -> Result<Event, Error> {
         (EventType::Work, Some(x)) => EventExtra::Work(x.into_text()),
         (_, Some(x)) => EventExtra::Host(x.into_text()),
     };
-    Ok(Event { name, job: e.job, extra })
+    Ok(Event::named(&e.event, e.job, extra))
 }
 
 /// Replays a log against an engine, producing the output lines.
