@@ -13,7 +13,7 @@ use serde_json::Value;
 use trigwire::syntax::{parse, Atom, CustomNames, Expr, Name, ParseLimits, Span};
 use trigwire::wire::{decode, Mode, Replay};
 use trigwire::{
-    BatchFiring, CallbackSpec, Config, Engine, Error, Event, EventName, Firing, JobSpec, JobStatus, Language,
+    BatchFiring, CallbackSpec, Config, Engine, Error, Event, EventName, Firing, JobSpec, JobStatus, Language, Limits,
     Reference, Submission,
 };
 
@@ -73,7 +73,7 @@ pub fn strip_spans(expr: &Expr) -> Expr {
 /// [`Replay::rejected`] and rendered for a person, and replaying in batches gives
 /// exactly the output of replaying one event at a time.
 pub fn check_wire(data: &[u8]) {
-    let mut replay = Replay::new(Engine::default());
+    let mut replay = Replay::new(wire_engine());
     let (out, rendered) = replay.run_bytes(data, Mode::OneByOne);
     let errors: Vec<&Value> = out.iter().filter(|v| v.get("error").is_some()).collect();
     assert_eq!(errors.len(), replay.rejected(), "error lines vs rejected count");
@@ -92,9 +92,19 @@ pub fn check_wire(data: &[u8]) {
         assert!((1..=last).contains(&line), "output for line {line} past the last line {last}: {v}");
     }
     for size in [1, 3] {
-        let (batched, _) = Replay::new(Engine::default()).run_bytes(data, Mode::Batch(size));
+        let (batched, _) = Replay::new(wire_engine()).run_bytes(data, Mode::Batch(size));
         assert_eq!(batched, out, "Mode::Batch({size}) differs from Mode::OneByOne");
     }
+}
+
+/// The engine the `wire` target replays onto: the defaults, with the tick and subjob
+/// limits lowered from 1,000,000 to 1,000. At the defaults one `{"time": T}` line may
+/// fire a million callbacks, a million output lines that `Replay::run_bytes` holds as
+/// JSON values (about a gigabyte), and the fuzzer stops on its memory limit. The code
+/// paths are the same at either limit; only the numbers differ.
+fn wire_engine() -> Engine {
+    let limits = Limits { ticks_per_move: 1_000, subjobs: 1_000, ..Limits::default() };
+    Engine::new(Config { limits, ..Config::default() })
 }
 
 /// The non-blank lines of a log with their 1-based numbers, split as `Replay` splits.
