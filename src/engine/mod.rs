@@ -401,7 +401,7 @@ impl<M: Matcher> Engine<M> {
     /// Bytes held, by structure.
     pub fn memory_usage(&self) -> MemoryUsage {
         let jobs = self.reg.jobs.capacity() * (std::mem::size_of::<(u64, JobRecord)>() + 1)
-            + self.reg.jobs.values().map(|r| r.agenda.len() * 4).sum::<usize>()
+            + self.reg.jobs.values().map(|r| r.agenda.heap_bytes()).sum::<usize>()
             + self.reg.groups.values().map(|g| g.capacity() * 13 + 48).sum::<usize>();
         let facts = self.facts.as_ref().map_or(0, |f| f.set.capacity() * 41);
         MemoryUsage { jobs, symbols: self.reg.symbols.heap_bytes(), facts, ..self.matcher.memory() }
