@@ -336,14 +336,7 @@ impl Registry {
                 push(plan, cb, &mut index);
             }
         }
-        Ok(JobRecord {
-            pgrp,
-            label,
-            agenda,
-            subjobs: spec.subjobs,
-            first_callback: first,
-            callbacks: index,
-        })
+        Ok(JobRecord { pgrp, label, agenda, subjobs: spec.subjobs, first_callback: first, callbacks: index })
     }
 
     /// Parses, checks and resolves one callback.

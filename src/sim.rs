@@ -281,9 +281,16 @@ pub fn demo() -> Vec<String> {
             "preview",
             JobStatus::Pending,
             &frames,
-            per_frame(&|f| format!("(complete-work-ribgen-{f} && complete-work-render-{f}) || complete-work-composite-{f}")),
+            per_frame(&|f| {
+                format!("(complete-work-ribgen-{f} && complete-work-render-{f}) || complete-work-composite-{f}")
+            }),
         ),
-        job("dailies", JobStatus::Blocked, &frames, vec![crate::CallbackSpec::qube("complete-job-composite", "unblock-self")]),
+        job(
+            "dailies",
+            JobStatus::Blocked,
+            &frames,
+            vec![crate::CallbackSpec::qube("complete-job-composite", "unblock-self")],
+        ),
         job(
             "archive",
             JobStatus::Blocked,

@@ -6,7 +6,9 @@ use trigwire::{CallbackSpec, Engine, Event, JobSpec, Language};
 
 #[test]
 fn dependency_items() {
-    let links = parse_dependency(" 12 , link-done-job-render,failed-subjob-7 ,info-{\"a\": [1, 2]}, LINK-Killed-Work-comp").unwrap();
+    let links =
+        parse_dependency(" 12 , link-done-job-render,failed-subjob-7 ,info-{\"a\": [1, 2]}, LINK-Killed-Work-comp")
+            .unwrap();
     let got: Vec<(EventName, LinkKind, Context)> = links.into_iter().map(|l| (l.state, l.kind, l.target)).collect();
     assert_eq!(
         got,
@@ -33,16 +35,30 @@ fn dependency_errors_name_the_item() {
         let e = parse_dependency(text).unwrap_err();
         assert_eq!(e.item, item, "{text}");
         assert_eq!((e.span.start, e.span.end), span, "{text}");
-        assert!(e.to_string().contains("expected") || e.to_string().contains("unclosed") || e.to_string().contains("unmatched"), "{e}");
+        assert!(
+            e.to_string().contains("expected")
+                || e.to_string().contains("unclosed")
+                || e.to_string().contains("unmatched"),
+            "{e}"
+        );
     }
 }
 
 #[test]
 fn callbacks_conf_lines() {
-    let entries = parse_callbacks_conf("# site\n\nnotify.py = failed-job-self # mail the wrangler\n  retry.qcb=timeout-work-self-*\n").unwrap();
+    let entries = parse_callbacks_conf(
+        "# site\n\nnotify.py = failed-job-self # mail the wrangler\n  retry.qcb=timeout-work-self-*\n",
+    )
+    .unwrap();
     assert_eq!(entries.len(), 2);
-    assert_eq!((entries[0].file.as_str(), entries[0].language, entries[0].trigger.as_str(), entries[0].line), ("notify.py", Language::Python, "failed-job-self", 3));
-    assert_eq!((entries[1].language, entries[1].trigger.as_str(), entries[1].line), (Language::Qube, "timeout-work-self-*", 4));
+    assert_eq!(
+        (entries[0].file.as_str(), entries[0].language, entries[0].trigger.as_str(), entries[0].line),
+        ("notify.py", Language::Python, "failed-job-self", 3)
+    );
+    assert_eq!(
+        (entries[1].language, entries[1].trigger.as_str(), entries[1].line),
+        (Language::Qube, "timeout-work-self-*", 4)
+    );
     for (text, line, needle) in [
         ("a.py failed-job-self", 1, "missing `=`"),
         ("\n = failed-job-self", 2, "missing file name"),
@@ -59,7 +75,8 @@ fn callbacks_conf_lines() {
 fn universal_callbacks_attach_to_every_job_after_its_own() {
     let dir = std::env::temp_dir().join(format!("trigwire-conf-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("callbacks.conf"), "retry.qcb = timeout-work-self-*\nwatch.py = failed-job-parent\n").unwrap();
+    std::fs::write(dir.join("callbacks.conf"), "retry.qcb = timeout-work-self-*\nwatch.py = failed-job-parent\n")
+        .unwrap();
     std::fs::write(dir.join("retry.qcb"), "  retry-work-self\n").unwrap();
     std::fs::write(dir.join("watch.py"), "print('parent failed')\n").unwrap();
     let specs = load_callbacks_conf(&dir.join("callbacks.conf")).unwrap();
@@ -92,8 +109,26 @@ fn universal_callbacks_attach_to_every_job_after_its_own() {
 
 #[test]
 fn every_code_of_the_spec_has_a_level() {
-    let job = ["unblock-self", "block-self", "fail-self", "kill-self", "migrate-self", "preempt-self", "interrupt-self", "suspend-self", "resume-self"];
-    let work = ["block-work-self", "kill-work-self", "unblock-work-self", "retry-work-self", "requeue-work-self", "complete-work-self", "fail-work-self"];
+    let job = [
+        "unblock-self",
+        "block-self",
+        "fail-self",
+        "kill-self",
+        "migrate-self",
+        "preempt-self",
+        "interrupt-self",
+        "suspend-self",
+        "resume-self",
+    ];
+    let work = [
+        "block-work-self",
+        "kill-work-self",
+        "unblock-work-self",
+        "retry-work-self",
+        "requeue-work-self",
+        "complete-work-self",
+        "fail-work-self",
+    ];
     let mail = ["mail-status", "mail-license-status", "mail-report-status"];
     assert!(job.iter().all(|c| CodeLevel::of(c) == Some(CodeLevel::Job)));
     assert!(work.iter().all(|c| CodeLevel::of(c) == Some(CodeLevel::Work)));
