@@ -131,7 +131,7 @@ impl Matcher for Naive {
             for (s, next) in cb.next.iter().enumerate() {
                 let Some(t) = next.filter(|&t| t <= to) else { continue };
                 n = n.saturating_add(match cb.resolved.slots[s] {
-                    Slot::Clock(Schedule::Every { every, .. }) => (to - t) / every + 1,
+                    Slot::Clock(Schedule::Every { every, .. }) => ((to - t) / every).saturating_add(1),
                     _ => 1,
                 });
             }

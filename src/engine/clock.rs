@@ -63,7 +63,7 @@ impl Timers {
             self.heap.pop();
             let r = self.repeats[id as usize];
             if live(r.posting.cb) {
-                n = n.saturating_add((to - next) / r.every + 1);
+                n = n.saturating_add(((to - next) / r.every).saturating_add(1));
                 kept.push(Reverse((next, id)));
             } else {
                 self.free.push(id);
@@ -120,6 +120,6 @@ pub(crate) fn first_tick_after(start: u64, every: u64, now: u64) -> Option<u64> 
     if start > now {
         return Some(start);
     }
-    let k = (now - start) / every + 1;
+    let k = ((now - start) / every).checked_add(1)?;
     k.checked_mul(every).and_then(|d| start.checked_add(d))
 }
