@@ -187,11 +187,9 @@ pub struct Farm {
 /// Most steps of a farm.
 pub const MAX_STEPS: usize = 24;
 
-/// The latest time the farm moves the clock to. `u64::MAX` itself is left out: there,
-/// registering `dummy-repeat-self-0-1` overflows in `first_tick_after`
-/// (src/engine/clock.rs, `(now - start) / every + 1`), a known bug to be fixed with the
-/// clock rework; lift this cap then.
-pub const LAST_TIME: u64 = u64::MAX - 1;
+/// The latest time the farm moves the clock to: the end of time itself, where repeat
+/// ticks must stop without overflowing (tests/data/clock_at_the_end_of_time).
+pub const LAST_TIME: u64 = u64::MAX;
 
 impl<'a> Arbitrary<'a> for Farm {
     /// Steps are read until the bytes run out, rather than behind `arbitrary`'s
