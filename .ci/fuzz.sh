@@ -44,7 +44,14 @@ for t in "${TARGETS[@]}"; do
     echo "=== $t: replaying the committed seeds and regressions"
     cargo fuzz run -s none "$t" "${dirs[@]}" -- -runs=0 "${LIMITS[@]}" || report "$t"
     echo "=== $t: fuzzing for ${FUZZ_SECONDS}s"
-    cargo fuzz run -s none "$t" "${dirs[@]}" -- \
-        -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "${LIMITS[@]}" ${dict[@]+"${dict[@]}"} || report "$t"
+    # libFuzzer's progress lines go to a log; the end of it is shown either way.
+    log="fuzz/artifacts/$t.log"
+    mkdir -p fuzz/artifacts
+    if ! cargo fuzz run -s none "$t" "${dirs[@]}" -- \
+        -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "${LIMITS[@]}" ${dict[@]+"${dict[@]}"} >"$log" 2>&1; then
+        tail -n 80 "$log" >&2
+        report "$t"
+    fi
+    grep -E '^(#[0-9]+[[:space:]]+DONE|Done|stat::(number_of_executed_units|peak_rss_mb|new_units_added))' "$log" || tail -n 5 "$log"
 done
 echo "fuzzing passed: ${TARGETS[*]} (${FUZZ_SECONDS}s each)"
