@@ -162,15 +162,6 @@ impl Event {
             EventExtra::Host(_) => EventType::Host,
         }
     }
-
-    /// The extra as text, as the wire format prints it.
-    pub fn extra_text(&self) -> Option<String> {
-        match &self.extra {
-            EventExtra::None => None,
-            EventExtra::Work(s) | EventExtra::Host(s) => Some(s.clone()),
-            EventExtra::Subjob(i) => Some(i.to_string()),
-        }
-    }
 }
 
 /// What a firing's qube code acts on (spec §6).

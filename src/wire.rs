@@ -227,8 +227,9 @@ pub struct Replay<M = crate::engine::Compiled> {
     line: usize,
     rejected: usize,
     firings: Vec<Firing>,
-    /// Events held for the next batch, with their line numbers.
-    pending: Vec<(usize, Event)>,
+    /// Events held for the next batch, and the line of each.
+    pending: Vec<Event>,
+    pending_lines: Vec<usize>,
 }
 
 /// What replaying produces: output lines, and the same errors rendered for a person.
@@ -253,7 +254,7 @@ pub enum Mode {
 impl<M: Matcher + Send> Replay<M> {
     /// Replays onto `engine`.
     pub fn new(engine: Engine<M>) -> Replay<M> {
-        Replay { engine, line: 0, rejected: 0, firings: Vec::new(), pending: Vec::new() }
+        Replay { engine, line: 0, rejected: 0, firings: Vec::new(), pending: Vec::new(), pending_lines: Vec::new() }
     }
 
     /// The engine, for inspection.
@@ -288,7 +289,8 @@ impl<M: Matcher + Send> Replay<M> {
         }
         match std::str::from_utf8(raw).map_err(|e| utf8_error(&e)).and_then(decode) {
             Ok(Command::Event(e)) if mode != Mode::OneByOne => {
-                self.pending.push((self.line, e));
+                self.pending.push(e);
+                self.pending_lines.push(self.line);
                 if matches!(mode, Mode::Batch(n) if self.pending.len() >= n) {
                     self.flush(out);
                 }
@@ -312,17 +314,17 @@ impl<M: Matcher + Send> Replay<M> {
         if self.pending.is_empty() {
             return;
         }
-        let pending = std::mem::take(&mut self.pending);
-        let events: Vec<Event> = pending.iter().map(|(_, e)| e.clone()).collect();
+        let events = std::mem::take(&mut self.pending);
+        let lines = std::mem::take(&mut self.pending_lines);
         let mut fired: Vec<BatchFiring> = Vec::new();
         let mut rejected = self.engine.process_batch(&events, &mut fired).into_iter().peekable();
         let mut fired = fired.into_iter().peekable();
-        for (i, (line, event)) in pending.iter().enumerate() {
+        for (i, (&line, event)) in lines.iter().zip(&events).enumerate() {
             if let Some((_, e)) = rejected.next_if(|(j, _)| *j == i) {
-                self.reject(*line, &e, out);
+                self.reject(line, &e, out);
             }
             while let Some(f) = fired.next_if(|f| f.event == i) {
-                out.lines.push(self.fired(*line, &f.firing, Some(event)));
+                out.lines.push(self.fired(line, &f.firing, Some(event)));
             }
         }
     }
