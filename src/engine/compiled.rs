@@ -6,6 +6,7 @@ use super::batch::BatchScratch;
 use super::catalog::{Catalog, KindId, DEAD_KIND};
 use super::clock::{first_tick_after, Timers};
 use super::index::{Index, Posting};
+use super::prefetch::prefetch;
 use super::{BatchFiring, Facts, Matcher, MemoryUsage};
 use crate::ids::CallbackId;
 use crate::model::{Cause, Firing};
@@ -99,6 +100,13 @@ impl Compiled {
 
     fn state(&self, cb: CallbackId) -> Option<&CallbackState> {
         chunk_state(&self.chunks, cb)
+    }
+
+    /// Asks for the cache line of `cb`'s state, without reading it.
+    pub(super) fn prefetch_state(&self, cb: CallbackId) {
+        if let Some(Some(chunk)) = self.chunks.get(cb.as_usize() / CHUNK) {
+            prefetch(&chunk[cb.as_usize() % CHUNK]);
+        }
     }
 
     fn state_mut(&mut self, cb: CallbackId) -> &mut CallbackState {

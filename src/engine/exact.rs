@@ -39,6 +39,7 @@
 use hashbrown::HashMap;
 
 use super::index::Posting;
+use super::prefetch::prefetch;
 use crate::ids::{CallbackId, Symbol};
 
 /// `slot` of a cell that holds a list id in `cb`.
@@ -49,7 +50,7 @@ const LIST: u32 = u32::MAX;
 pub(crate) struct Cell(Posting);
 
 impl Cell {
-    const EMPTY: Cell = Cell(Posting { cb: CallbackId::MAX, slot: 0 });
+    pub(crate) const EMPTY: Cell = Cell(Posting { cb: CallbackId::MAX, slot: 0 });
 
     fn is_empty(self) -> bool {
         self == Cell::EMPTY
@@ -85,6 +86,21 @@ impl Arena {
             Some(start) => {
                 let start = start as usize;
                 &self.postings[start + 1..][..self.postings[start].cb.as_usize()]
+            }
+        }
+    }
+
+    /// Asks for the cache lines of `cell`'s run (its header and first postings), if it
+    /// has one, without reading them.
+    pub fn prefetch(&self, cell: Cell) {
+        if let Some(start) = cell.list() {
+            let start = start as usize;
+            if let Some(header) = self.postings.get(start) {
+                prefetch(header);
+            }
+            // A run of two postings spans three slots, which may cross into a second line.
+            if let Some(second) = self.postings.get(start + 2) {
+                prefetch(second);
             }
         }
     }

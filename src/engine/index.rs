@@ -15,7 +15,8 @@
 use hashbrown::HashMap;
 use smallvec::SmallVec;
 
-use super::exact::{Arena, Exact};
+use super::exact::{Arena, Cell, Exact};
+use super::prefetch::prefetch;
 use crate::ids::{CallbackId, Symbol, TableId};
 use crate::registry::ResolvedEvent;
 use crate::resolve::{Ctx, ExtraKey, NameKey, Term};
@@ -89,6 +90,20 @@ fn kind_of(name: NameKey, ty: EventType, ctx: Ctx) -> Option<(usize, usize)> {
     Some((name as usize * 4 + ty as usize, by_ctx))
 }
 
+/// Where some of an event's postings are: a table's list, or an exact cell, read
+/// ([`Spot::Cell`]) or not yet ([`Spot::Exact`]). Valid while the index is unchanged.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Spot {
+    /// A table's job-atom postings.
+    Whole(TableId),
+    /// A table's `*` postings.
+    Any(TableId),
+    /// The cell of an exact extra, not read yet.
+    Exact(TableId, Symbol),
+    /// An exact cell, read.
+    Cell(Cell),
+}
+
 /// The lookup for one event: its type and exact extra.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Probe {
@@ -140,48 +155,86 @@ impl Index {
         kind_of(name, ty, ctx).map_or(true, |(k, c)| self.kinds.get(k).is_some_and(|n| n[c] > 0))
     }
 
-    /// Appends the postings matching (name, ctx, probe) to `out`; returns how many lists
-    /// contributed (more than one means `out` needs sorting).
-    pub fn lookup(&self, name: NameKey, ctx: Ctx, probe: Probe, out: &mut Vec<Posting>) -> usize {
+    /// Calls `found` with where the postings matching (name, ctx, probe) are, asking
+    /// for the cache line of an exact cell without reading it.
+    fn locate_one(&self, name: NameKey, ctx: Ctx, probe: Probe, found: &mut impl FnMut(Spot)) {
         if !self.may_have(name, probe.ty, ctx) {
-            return 0;
+            return;
         }
-        let Some(&t) = self.heads.get(&Head { name, ty: probe.ty, ctx }) else { return 0 };
+        let Some(&t) = self.heads.get(&Head { name, ty: probe.ty, ctx }) else { return };
         let table = &self.tables[t.as_usize()];
+        if probe.ty == EventType::Job {
+            if !table.whole.is_empty() {
+                found(Spot::Whole(t));
+            }
+            return;
+        }
+        if !table.any.is_empty() {
+            found(Spot::Any(t));
+        }
+        if let Some((x, cell)) = probe.extra.and_then(|x| Some((x, table.exact.get(x)?))) {
+            prefetch(cell);
+            found(Spot::Exact(t, x));
+        }
+    }
+
+    /// Calls `found` with each place holding postings that `ev` matches (at most eight),
+    /// asking for the cache lines of exact cells: the first of an event's dependent
+    /// reads, started without waiting for it.
+    pub fn locate(&self, ev: &ResolvedEvent, mut found: impl FnMut(Spot)) {
+        let probe = Probe { ty: ev.ty, extra: ev.extra };
+        for name in ev.names() {
+            for ctx in ev.contexts() {
+                self.locate_one(name, ctx, probe, &mut found);
+            }
+        }
+    }
+
+    /// Reads the cell of an exact spot and asks for its posting run: the second
+    /// dependent read, started without waiting for it.
+    pub fn settle(&self, spot: &mut Spot) {
+        if let Spot::Exact(t, x) = *spot {
+            let cell = self.tables[t.as_usize()].exact.get(x).copied().unwrap_or(Cell::EMPTY);
+            self.arena.prefetch(cell);
+            *spot = Spot::Cell(cell);
+        }
+    }
+
+    /// The postings at `spot`, in callback order.
+    pub fn postings_at<'a>(&'a self, spot: &'a Spot) -> &'a [Posting] {
+        match spot {
+            Spot::Whole(t) => &self.tables[t.as_usize()].whole,
+            Spot::Any(t) => &self.tables[t.as_usize()].any,
+            Spot::Exact(t, x) => self.tables[t.as_usize()].exact.get(*x).map_or(&[], |c| self.arena.slice(c)),
+            Spot::Cell(c) => self.arena.slice(c),
+        }
+    }
+
+    /// Appends the postings at `spots` (one event's) to `out`, the appended run sorted
+    /// by callback id; returns how many were appended.
+    pub fn collect(&self, spots: &[Spot], out: &mut Vec<Posting>) -> usize {
+        let from = out.len();
         let mut lists = 0;
-        let mut take = |list: &[Posting]| {
+        for spot in spots {
+            let list = self.postings_at(spot);
             if !list.is_empty() {
                 out.extend_from_slice(list);
                 lists += 1;
-            }
-        };
-        if probe.ty == EventType::Job {
-            take(&table.whole);
-        } else {
-            take(&table.any);
-            if let Some(cell) = probe.extra.and_then(|x| table.exact.get(x)) {
-                take(self.arena.slice(cell));
-            }
-        }
-        lists
-    }
-
-    /// Appends every posting that `ev` matches to `out`, the appended run sorted by
-    /// callback id; returns how many were appended. Read-only, so batches call it from
-    /// many threads at once.
-    pub fn event_postings(&self, ev: &ResolvedEvent, out: &mut Vec<Posting>) -> usize {
-        let from = out.len();
-        let probe = Probe { ty: ev.ty, extra: ev.extra };
-        let mut lists = 0;
-        for name in ev.names() {
-            for ctx in ev.contexts() {
-                lists += self.lookup(name, ctx, probe, out);
             }
         }
         if lists > 1 {
             out[from..].sort_unstable();
         }
         out.len() - from
+    }
+
+    /// Appends every posting that `ev` matches to `out`, the appended run sorted by
+    /// callback id; returns how many were appended. Read-only, so batches call it from
+    /// many threads at once.
+    pub fn event_postings(&self, ev: &ResolvedEvent, out: &mut Vec<Posting>) -> usize {
+        let mut spots = SmallVec::<[Spot; 8]>::new();
+        self.locate(ev, |s| spots.push(s));
+        self.collect(&spots, out)
     }
 
     /// Drops every posting whose callback is not live, and tables left empty.

@@ -13,6 +13,7 @@ pub(crate) use clock::first_tick_after;
 mod compiled;
 mod exact;
 mod index;
+mod prefetch;
 
 use hashbrown::HashSet;
 
