@@ -8,7 +8,7 @@
 //!
 //! Layout, two levels: a head (event name, type, context) maps to a table; a table
 //! holds the postings of job atoms, of `*` atoms, and the cells of exact atoms by extra
-//! symbol (see `exact.rs`: 8 bytes per term, dense while the extras are one agenda's
+//! symbol (see `exact.rs`: 16 bytes per term, dense while the extras are one agenda's
 //! frame names). Frame-level terms of one upstream job share one table. Posting lists
 //! grow by appending increasing callback ids, so every list is sorted by callback id.
 
