@@ -426,6 +426,7 @@ fn bench_command_prints_the_figures_as_json() {
         "firings",
         "bytes_per_callback",
         "peak_rss_bytes",
+        "huge_page_bytes",
         "reference",
         "speedup_vs_reference",
     ] {
