@@ -10,19 +10,20 @@
 //! 1. **Lookups are read-only.** Nothing in a batch registers or removes callbacks, so
 //!    the index does not change while the batch runs. Phase 1 looks up every event's
 //!    postings (sorted by callback id, as the one-at-a-time path sorts them) in
-//!    parallel over blocks of consecutive events, into reusable per-block buffers.
+//!    parallel over blocks of consecutive events, into reusable per-block buffers, and
+//!    splits each event's postings by shard (below): since they are sorted, a shard's
+//!    part of an event is one run.
 //! 2. **Callbacks do not interact.** A callback's latches, count and firing depend only
 //!    on the events that touch it, in their order. Phase 2 splits the callback storage
-//!    (chunks of 4,096 ids) into disjoint mutable shards; each shard walks all events in
-//!    order and applies only the postings that fall in its id range (found by binary
-//!    search, since each event's postings are sorted). Shards share nothing mutable, so
-//!    the hot loop takes no locks, and each shard records `(event, firing)` in event
-//!    order, callback order within an event.
+//!    (chunks of 4,096 ids) into disjoint mutable shards; each shard applies its runs
+//!    of every block in event order, and touches nothing of the events outside its id
+//!    range. Shards share nothing mutable, so the hot loop takes no locks, and each
+//!    shard records `(event, firing)` in event order, callback order within an event.
 //!
-//! Phase 3 merges the shards' records by event index; within one event, shard `s`
-//! holds smaller callback ids than shard `s + 1`, so concatenating the shards' runs in
-//! shard order gives callback order. The result is the one-at-a-time order: event
-//! index, then callback id, whatever the number of threads or shards.
+//! Phase 3 merges the shards' records by event index (a counting sort); within one
+//! event, shard `s` holds smaller callback ids than shard `s + 1`, so placing the
+//! shards' records in shard order gives callback order. The result is the one-at-a-time
+//! order: event index, then callback id, whatever the number of threads or shards.
 //!
 //! Small batches, a one-thread pool, and engines holding circuits wider than 64 atoms
 //! (whose latches live in a shared side table) take the sequential path: phase 1 for the
@@ -54,6 +55,14 @@
 //! events/s (one thread, the same build: 3.22-3.64M). Resolving the events in parallel
 //! too (`Registry::resolve_event` is read-only without kept facts) was tried and gave
 //! nothing measurable on two cores: 3.54-3.75M against 3.82-4.12M without it.
+//!
+//! PERF: phase 1 splits postings by shard, instead of every shard scanning every event
+//! of the batch for its range (8 shards on 2 threads: 8 scans), and phase 3 is a
+//! counting sort, instead of a k-way merge by event: `trigwire bench --jobs 1000
+//! --frames 1000 --batch 4096` (1M callbacks) on 2 threads, 199-230 -> 161-176 ns per
+//! event (one thread: 169-184 -> 181-182 ns). Timing the phases showed the parallel
+//! ones scale with the batch: on batches of 65,536 events, 1.5-1.9 times faster on two
+//! threads than pinned to one core, against 1.2-1.3 times on batches of 4,096.
 
 use rayon::prelude::*;
 
@@ -80,7 +89,8 @@ const SHARDS_PER_THREAD: usize = 4;
 pub(crate) struct BatchScratch {
     blocks: Vec<Block>,
     shards: Vec<ShardOut>,
-    cursors: Vec<usize>,
+    /// Firings per event, then where each event's firings start (phase 3).
+    starts: Vec<usize>,
     one: Vec<Firing>,
 }
 
@@ -91,22 +101,24 @@ impl BatchScratch {
             b.postings.capacity() * std::mem::size_of::<Posting>()
                 + b.spots.capacity() * std::mem::size_of::<Spot>()
                 + (b.ends.capacity() + b.spot_ends.capacity()) * 8
+                + b.by_shard.capacity() * std::mem::size_of::<Vec<Mine>>()
+                + b.by_shard.iter().map(|m| m.capacity() * std::mem::size_of::<Mine>()).sum::<usize>()
         };
-        let shard = |s: &ShardOut| {
-            s.firings.capacity() * std::mem::size_of::<(u32, Firing)>() + s.mine.capacity() * std::mem::size_of::<Mine>()
-        };
+        let shard = |s: &ShardOut| s.firings.capacity() * std::mem::size_of::<(u32, Firing)>();
         self.blocks.capacity() * std::mem::size_of::<Block>()
             + self.blocks.iter().map(block).sum::<usize>()
             + self.shards.capacity() * std::mem::size_of::<ShardOut>()
             + self.shards.iter().map(shard).sum::<usize>()
-            + self.cursors.capacity() * 8
+            + self.starts.capacity() * 8
             + self.one.capacity() * std::mem::size_of::<Firing>()
     }
 }
 
 /// The postings of a run of consecutive events, flattened: event `i` of the block owns
-/// `postings[ends[i - 1]..ends[i]]`.
+/// `postings[ends[i - 1]..ends[i]]`. Aligned to two cache lines, so that threads
+/// filling neighbouring blocks do not write to one line.
 #[derive(Clone, Debug, Default)]
+#[repr(align(128))]
 struct Block {
     postings: Vec<Posting>,
     ends: Vec<usize>,
@@ -114,23 +126,24 @@ struct Block {
     /// owns `spots[spot_ends[i - 1]..spot_ends[i]]`.
     spots: Vec<Spot>,
     spot_ends: Vec<usize>,
+    /// The block's postings split by shard (parallel path only): `by_shard[s]` lists
+    /// the runs of shard `s`'s callbacks, in event order.
+    by_shard: Vec<Vec<Mine>>,
 }
 
 /// What one shard of callbacks produced: its firings tagged by event index, in order,
-/// and how many circuits it checked.
+/// and how many circuits it checked. Aligned as [`Block`] is.
 #[derive(Clone, Debug, Default)]
+#[repr(align(128))]
 struct ShardOut {
     firings: Vec<(u32, Firing)>,
     checked: u64,
-    /// The shard's postings of a group of events, waiting to be applied.
-    mine: Vec<Mine>,
 }
 
-/// Postings `from..to` of block `block` are the shard's part of event `event`.
+/// Postings `from..to` of a block are one shard's part of event `event` of the batch.
 #[derive(Clone, Copy, Debug, Default)]
 struct Mine {
     event: u32,
-    block: usize,
     from: usize,
     to: usize,
 }
@@ -150,10 +163,11 @@ impl Compiled {
             return;
         }
         let mut scratch = std::mem::take(&mut self.batch);
-        let touched = lookup_all(&self.index, evs, threads, &mut scratch.blocks);
         let shards = (threads * SHARDS_PER_THREAD).min(self.chunks.len()).max(1);
         let per = self.chunks.len().div_ceil(shards).max(1);
         let used = self.chunks.len().div_ceil(per);
+        let split = Split { ids: (per * CHUNK) as u64, shards: used };
+        let touched = lookup_all(&self.index, evs, threads, split, &mut scratch.blocks);
         scratch.shards.resize_with(used.max(scratch.shards.len()), ShardOut::default);
         let blocks = &scratch.blocks[..evs.len().div_ceil(block_len(evs.len(), threads))];
         let catalog = &self.catalog;
@@ -164,18 +178,18 @@ impl Compiled {
                     first: (s * per * CHUNK) as u64,
                     fire: FireCtx { catalog, reg, cause: Cause::Event },
                 };
-                shard.run(blocks, shard_out);
+                shard.run(blocks, s, shard_out);
             },
         );
         self.stats.parallel_batches += 1;
         self.stats.postings_touched += touched;
         self.stats.circuits_checked += scratch.shards[..used].iter().map(|s| s.checked).sum::<u64>();
-        merge(&scratch.shards[..used], &mut scratch.cursors, out);
+        merge(&scratch.shards[..used], evs.len(), &mut scratch.starts, out);
         self.batch = scratch;
     }
 
     /// Phase 1, then phase 2 in order, all in the calling thread, a block of
-    /// [`SEQUENTIAL_BLOCK`] events at a time: look up the block's postings, ask for the
+    /// [`GROUP`] events at a time: look up the block's postings, ask for the
     /// states of their callbacks, then apply the events one by one.
     fn sequential(&mut self, reg: &Registry, evs: &[ResolvedEvent], out: &mut Vec<BatchFiring>) {
         let mut one = std::mem::take(&mut self.batch.one);
@@ -184,14 +198,14 @@ impl Compiled {
             blocks.push(Block::default());
         }
         let block = &mut blocks[0];
-        for (b, evs) in evs.chunks(SEQUENTIAL_BLOCK).enumerate() {
+        for (b, evs) in evs.chunks(GROUP).enumerate() {
             block.fill(&self.index, evs);
             self.stats.postings_touched += block.postings.len() as u64;
             block.postings.iter().for_each(|p| self.prefetch_state(p.cb));
             for (i, postings) in block.events().enumerate() {
                 one.clear();
                 self.apply(reg, postings, Cause::Event, &mut one);
-                let event = b * SEQUENTIAL_BLOCK + i;
+                let event = b * GROUP + i;
                 out.extend(one.iter().map(|&firing| BatchFiring { event, firing }));
             }
         }
@@ -208,7 +222,7 @@ impl Compiled {
 /// PERF: `RAYON_NUM_THREADS=1 trigwire bench --jobs 10000 --frames 1000 --batch 4096`,
 /// two runs each: blocks of 64 events 3.63-3.68M events/s, 128 3.54-3.57M, 256
 /// 3.47-3.81M, 1,024 3.31-3.32M, 4,096 2.94-3.04M.
-const SEQUENTIAL_BLOCK: usize = 256;
+const GROUP: usize = 256;
 
 /// Firings below this get their targets in the calling thread.
 const PARALLEL_MIN_FIRINGS: usize = 4096;
@@ -237,51 +251,78 @@ fn block_len(events: usize, threads: usize) -> usize {
     events.div_ceil(threads * SHARDS_PER_THREAD).max(16)
 }
 
-/// Phase 1: every event's sorted postings, in parallel over blocks of events. Returns
-/// the number of postings found.
-fn lookup_all(index: &Index, evs: &[ResolvedEvent], threads: usize, blocks: &mut Vec<Block>) -> u64 {
+/// How the parallel path splits callbacks: shard `s` owns ids `s * ids..(s + 1) * ids`.
+#[derive(Clone, Copy, Debug)]
+struct Split {
+    ids: u64,
+    shards: usize,
+}
+
+/// Phase 1: every event's sorted postings, split by shard, in parallel over blocks of
+/// events. Returns the number of postings found.
+fn lookup_all(index: &Index, evs: &[ResolvedEvent], threads: usize, split: Split, blocks: &mut Vec<Block>) -> u64 {
     let len = block_len(evs.len(), threads);
     let n = evs.len().div_ceil(len);
     if blocks.len() < n {
         blocks.resize_with(n, Block::default);
     }
-    blocks[..n].par_iter_mut().zip(evs.par_chunks(len)).for_each(|(block, evs)| block.fill(index, evs));
+    blocks[..n].par_iter_mut().zip(evs.par_chunks(len)).enumerate().for_each(|(b, (block, evs))| {
+        block.fill(index, evs);
+        block.split((b * len) as u32, split);
+    });
     blocks[..n].iter().map(|b| b.postings.len() as u64).sum()
 }
 
 impl Block {
-    /// Looks up the postings of `evs` in three passes over the block, each starting the
-    /// next dependent read of every event before the following pass needs it: locate
-    /// (hash the heads, ask for the exact cells), settle (read the cells, ask for their
-    /// posting runs), collect (copy the runs). One event's reads wait on each other; in
-    /// passes, a pass waits on at most its first miss while the rest are in flight.
+    /// Looks up the postings of `evs`, a group of [`GROUP`] events at a time, in three
+    /// passes over the group, each starting the next dependent read of every event
+    /// before the following pass needs it: locate (hash the heads, ask for the exact
+    /// cells), settle (read the cells, ask for their posting runs), collect (copy the
+    /// runs). One event's reads wait on each other; in passes, a pass waits on at most
+    /// its first miss while the rest are in flight.
     fn fill(&mut self, index: &Index, evs: &[ResolvedEvent]) {
-        self.spots.clear();
-        self.spot_ends.clear();
-        for ev in evs {
-            index.locate(ev, |s| self.spots.push(s));
-            self.spot_ends.push(self.spots.len());
-        }
-        self.spots.iter_mut().for_each(|s| index.settle(s));
         self.postings.clear();
         self.ends.clear();
-        let mut from = 0;
-        for &end in &self.spot_ends {
-            index.collect(&self.spots[from..end], &mut self.postings);
-            self.ends.push(self.postings.len());
-            from = end;
+        for evs in evs.chunks(GROUP) {
+            self.spots.clear();
+            self.spot_ends.clear();
+            for ev in evs {
+                index.locate(ev, |s| self.spots.push(s));
+                self.spot_ends.push(self.spots.len());
+            }
+            self.spots.iter_mut().for_each(|s| index.settle(s));
+            let mut from = 0;
+            for &end in &self.spot_ends {
+                index.collect(&self.spots[from..end], &mut self.postings);
+                self.ends.push(self.postings.len());
+                from = end;
+            }
         }
     }
 
-    /// Where the postings of each event of the block are in `postings`, in order.
-    fn spans(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(self.ends.iter().copied())
+    /// Splits the block's postings by shard: each event's postings are sorted by
+    /// callback id, so a shard's part of an event is one run. `first` is the batch
+    /// index of the block's first event.
+    fn split(&mut self, first: u32, split: Split) {
+        self.by_shard.resize_with(split.shards.max(self.by_shard.len()), Vec::new);
+        self.by_shard.iter_mut().for_each(Vec::clear);
+        let spans = std::iter::once(0).chain(self.ends.iter().copied()).zip(self.ends.iter().copied());
+        for (i, (mut from, to)) in spans.enumerate() {
+            while from < to {
+                let shard = u64::from(self.postings[from].cb.as_u32()) / split.ids;
+                let end = (shard + 1) * split.ids;
+                let run = self.postings[from..to].partition_point(|p| u64::from(p.cb.as_u32()) < end);
+                let mine = Mine { event: first + i as u32, from, to: from + run };
+                self.by_shard[shard as usize].push(mine);
+                from += run;
+            }
+        }
     }
 
     /// The postings of each event of the block, in order.
     fn events(&self) -> impl Iterator<Item = &[Posting]> {
-        self.spans().map(|(a, b)| &self.postings[a..b])
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(self.ends.iter().copied()).map(|(a, b)| &self.postings[a..b])
     }
 }
 
@@ -294,40 +335,21 @@ struct Shard<'a> {
 }
 
 impl Shard<'_> {
-    fn run(mut self, blocks: &[Block], out: &mut ShardOut) {
+    /// Applies shard `s`'s postings of every block, in event order, a group of runs at
+    /// a time: first ask for the group's callback states, then apply the group.
+    fn run(mut self, blocks: &[Block], s: usize, out: &mut ShardOut) {
         out.firings.clear();
         out.checked = 0;
-        let end = self.first + (self.chunks.len() * CHUNK) as u64;
-        let id = |p: &Posting| u64::from(p.cb.as_u32());
-        let mut mine = std::mem::take(&mut out.mine);
-        let mut events = blocks.iter().enumerate().flat_map(|(b, block)| block.spans().map(move |at| (b, at)));
-        let total: usize = blocks.iter().map(|b| b.ends.len()).sum();
-        let mut e = 0u32;
-        while (e as usize) < total {
-            // A group of events at a time: find this shard's postings of each and ask
-            // for their callbacks' states, then apply them in order.
-            mine.clear();
-            for (b, (from, to)) in events.by_ref().take(SEQUENTIAL_BLOCK) {
-                let list = &blocks[b].postings[from..to];
-                e += 1;
-                // Most events' postings fall in one shard: two compares skip the others.
-                match (list.first(), list.last()) {
-                    (Some(a), Some(z)) if id(a) < end && id(z) >= self.first => {}
-                    _ => continue,
+        for block in blocks {
+            for group in block.by_shard[s].chunks(GROUP) {
+                for m in group {
+                    block.postings[m.from..m.to].iter().for_each(|p| self.prefetch_state(p.cb));
                 }
-                let lo = from + list.partition_point(|p| id(p) < self.first);
-                let hi = lo + blocks[b].postings[lo..to].partition_point(|p| id(p) < end);
-                if lo < hi {
-                    blocks[b].postings[lo..hi].iter().for_each(|p| self.prefetch_state(p.cb));
-                    mine.push(Mine { event: e - 1, block: b, from: lo, to: hi });
+                for m in group {
+                    self.apply(m.event, &block.postings[m.from..m.to], out);
                 }
-            }
-            for m in &mine {
-                let postings = &blocks[m.block].postings[m.from..m.to];
-                self.apply(m.event, postings, out);
             }
         }
-        out.mine = mine;
     }
 
     /// Asks for the cache line of `cb`'s state, without reading it.
@@ -367,20 +389,24 @@ fn state_mut(chunks: &mut [Option<Box<[CallbackState]>>], first: u64, cb: Callba
     (state.kind != DEAD_KIND).then_some(state)
 }
 
-/// Phase 3: the shards' firings in (event, callback) order. Within one event, shards
-/// hold increasing callback ranges, so their runs are concatenated in shard order.
-fn merge(shards: &[ShardOut], cursors: &mut Vec<usize>, out: &mut Vec<BatchFiring>) {
-    cursors.clear();
-    cursors.resize(shards.len(), 0);
-    out.reserve(shards.iter().map(|s| s.firings.len()).sum());
-    loop {
-        let heads = shards.iter().zip(cursors.iter()).filter_map(|(s, &at)| s.firings.get(at));
-        let Some(event) = heads.map(|&(e, _)| e).min() else { return };
-        for (shard, at) in shards.iter().zip(cursors.iter_mut()) {
-            while let Some(&(e, firing)) = shard.firings.get(*at).filter(|(e, _)| *e == event) {
-                out.push(BatchFiring { event: e as usize, firing });
-                *at += 1;
-            }
-        }
+/// Phase 3: the shards' firings in (event, callback) order, by counting sort on the
+/// event. Within one event, shards hold increasing callback ranges, so placing the
+/// shards' firings in shard order keeps callback order. `events` is the batch length.
+fn merge(shards: &[ShardOut], events: usize, starts: &mut Vec<usize>, out: &mut Vec<BatchFiring>) {
+    let Some(&(_, any)) = shards.iter().find_map(|s| s.firings.first()) else { return };
+    starts.clear();
+    starts.resize(events + 1, 0);
+    for &(e, _) in shards.iter().flat_map(|s| &s.firings) {
+        starts[e as usize + 1] += 1;
+    }
+    let base = out.len();
+    for i in 0..events {
+        starts[i + 1] += starts[i];
+    }
+    out.resize(base + starts[events], BatchFiring { event: 0, firing: any });
+    for &(e, firing) in shards.iter().flat_map(|s| &s.firings) {
+        let at = &mut starts[e as usize];
+        out[base + *at] = BatchFiring { event: e as usize, firing };
+        *at += 1;
     }
 }
