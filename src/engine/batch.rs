@@ -45,9 +45,9 @@
 //! PERF: `RAYON_NUM_THREADS=1 trigwire bench --jobs 10000 --frames 1000 --batch 4096`
 //! (10M callbacks, all 10M events in random order), two interleaved runs each: lookups
 //! first, one event at a time, 1.36-1.39M events/s; in passes with prefetches,
-//! 2.94-2.99M. Under `perf record` most of the remaining time sits on the prefetch
+//! 2.94-2.99M. Under `perf record` close to half of the samples sit on the prefetch
 //! instructions themselves, waiting for a free line-fill buffer: the core has as many
-//! misses in flight as it can hold.
+//! misses in flight as it can hold (PERFORMANCE.md has the profile).
 //!
 //! PERF: the shards of the parallel path ask for their callbacks' states a group of
 //! events ahead, as the sequential path does: `RAYON_NUM_THREADS=2 trigwire bench
