@@ -29,7 +29,7 @@ use crate::syntax::{EventName, EventType};
 
 /// How a matcher finds and fires callbacks. Sealed: implemented by [`Compiled`] and
 /// [`crate::reference::Naive`] only.
-pub(crate) trait Matcher {
+pub(crate) trait Matcher: Send {
     /// Registers callbacks (ids increasing) and fires those already true.
     fn register(&mut self, reg: &Registry, callbacks: &[Resolved], facts: Option<&Facts>, out: &mut Vec<Firing>);
     /// Processes one event.
@@ -294,8 +294,14 @@ impl<M: Matcher> Engine<M> {
     ///
     /// # Performance
     /// The compiled engine looks keys up in parallel over events and updates latches in
-    /// parallel over disjoint shards of callbacks (see `src/engine/batch.rs`).
+    /// parallel over disjoint shards of callbacks (see `src/engine/batch.rs`). With a
+    /// pool of more than one thread, a caller outside the pool hands the whole batch to
+    /// a pool thread and waits for it.
     pub fn process_batch(&mut self, events: &[Event], out: &mut Vec<BatchFiring>) -> Vec<(usize, Error)> {
+        batch::in_pool(|| self.process_batch_here(events, out))
+    }
+
+    fn process_batch_here(&mut self, events: &[Event], out: &mut Vec<BatchFiring>) -> Vec<(usize, Error)> {
         let mut rejected = Vec::new();
         let mut resolved = Vec::with_capacity(events.len());
         let mut positions = Vec::with_capacity(events.len());
