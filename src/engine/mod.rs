@@ -295,10 +295,10 @@ impl<M: Matcher> Engine<M> {
     /// # Performance
     /// The compiled engine looks keys up in parallel over events and updates latches in
     /// parallel over disjoint shards of callbacks (see `src/engine/batch.rs`). With a
-    /// pool of more than one thread, a caller outside the pool hands the whole batch to
-    /// a pool thread and waits for it.
+    /// pool of more than one thread, a caller outside the pool hands a large batch to a
+    /// pool thread and waits for it.
     pub fn process_batch(&mut self, events: &[Event], out: &mut Vec<BatchFiring>) -> Vec<(usize, Error)> {
-        batch::in_pool(|| self.process_batch_here(events, out))
+        batch::in_pool(events.len(), || self.process_batch_here(events, out))
     }
 
     fn process_batch_here(&mut self, events: &[Event], out: &mut Vec<BatchFiring>) -> Vec<(usize, Error)> {
