@@ -91,24 +91,28 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-pub mod bench_farm;
 mod engine;
 mod error;
-pub mod ids;
-mod intern;
-mod model;
-pub mod pipeline;
-pub mod qube;
-pub mod reference;
-mod registry;
-mod resolve;
-pub mod sim;
+mod front;
+mod host;
 pub mod syntax;
-pub mod wire;
+mod tools;
+
+pub use front::ids;
+pub use host::{pipeline, wire};
+pub use tools::{bench_farm, reference, sim};
+
+/// Qube compatibility: action codes (spec §6), the `dependency` attribute (spec §4) and
+/// the `callbacks.conf` file of universal callbacks (spec §1).
+pub mod qube {
+    pub use crate::front::{parse_dependency, CodeLevel, DependencyError, Link, LinkKind};
+    pub use crate::host::conf::{load_callbacks_conf, parse_callbacks_conf, ConfEntry, ConfError};
+}
 
 pub use engine::{explain, BatchFiring, Compiled, Config, Engine, MemoryUsage, Stats, Submission};
 pub use error::{Error, ErrorKind};
-pub use model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};
-pub use reference::Reference;
-pub use registry::{Action, Limits};
+pub use front::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};
+pub use front::registry::{Action, Limits};
+pub use host::command::{Command, Outcome, Reply};
 pub use syntax::{EventName, EventType};
+pub use tools::reference::Reference;

@@ -140,7 +140,9 @@ fn one_at_a_time(s: &Scenario) -> Outcome {
                 for e in events {
                     out.clear();
                     match engine.process(e, &mut out) {
-                        Ok(()) => fired.extend(out.iter().map(|&firing| BatchFiring { event: at, firing })),
+                        Ok(()) => {
+                            fired.extend(out.iter().map(|firing| BatchFiring { event: at, firing: firing.clone() }))
+                        }
                         Err(_) => rejected.push(at),
                     }
                     at += 1;
@@ -162,7 +164,7 @@ fn batched(s: &Scenario, size: usize) -> Outcome {
                 for chunk in events.chunks(size) {
                     out.clear();
                     let errs = engine.process_batch(chunk, &mut out);
-                    fired.extend(out.iter().map(|bf| BatchFiring { event: at + bf.event, firing: bf.firing }));
+                    fired.extend(out.iter().map(|bf| BatchFiring { event: at + bf.event, firing: bf.firing.clone() }));
                     rejected.extend(errs.iter().map(|(i, _)| at + i));
                     at += chunk.len();
                 }
@@ -294,7 +296,7 @@ fn pipeline_gives_the_firings_of_one_at_a_time() {
             batch
                 .firings
                 .iter()
-                .map(|bf| BatchFiring { event: batch.first_event as usize + bf.event, firing: bf.firing }),
+                .map(|bf| BatchFiring { event: batch.first_event as usize + bf.event, firing: bf.firing.clone() }),
         );
         received += batch.events;
     }
@@ -375,7 +377,7 @@ fn removals_and_sweeps_match_the_reference() {
                 for e in events {
                     out.clear();
                     if reference.process(e, &mut out).is_ok() {
-                        fired.extend(out.iter().map(|&firing| BatchFiring { event: at, firing }));
+                        fired.extend(out.iter().map(|firing| BatchFiring { event: at, firing: firing.clone() }));
                     }
                     at += 1;
                 }

@@ -52,14 +52,9 @@ fn farm(config: Config) -> Engine {
 }
 
 /// A firing in words, so that engines can be compared whatever ids they handed out.
-fn describe(engine: &Engine, f: &Firing) -> String {
-    let action = engine.action(f.action);
-    let target = match f.target {
-        Some(trigwire::Target::Work(w)) => engine.symbol(w).to_string(),
-        Some(trigwire::Target::Subjob(i)) => i.to_string(),
-        None => "-".to_string(),
-    };
-    format!("{:?}#{} {} {} {:?}", f.owner, f.index, action.code, target, f.cause)
+fn describe(f: &Firing) -> String {
+    let target = f.target.as_ref().map_or("-".to_string(), ToString::to_string);
+    format!("{:?}#{} {} {} {:?}", f.owner, f.index, f.action.code, target, f.cause)
 }
 
 /// The rest of the farm's life: frame 2, ribgen as a whole, the clock to 120, and a
@@ -72,7 +67,7 @@ fn probe(engine: &mut Engine) -> Vec<String> {
     let late = JobSpec { callbacks: vec![CallbackSpec::qube("done-job-render", "unblock-self")], ..JobSpec::default() };
     engine.submit(&[late], &mut out).expect("valid late job");
     engine.process(&Event::job(EventName::Failed, 2), &mut out).expect("valid event");
-    let mut fired: Vec<String> = out.iter().map(|f| describe(engine, f)).collect();
+    let mut fired: Vec<String> = out.iter().map(describe).collect();
     fired.push(format!("now {} live {} labels {:?}", engine.now(), engine.live_jobs(), labels(engine)));
     fired
 }
@@ -188,7 +183,7 @@ fn a_ten_megabyte_work_name_in_an_event_is_accepted_and_matches_nothing() {
     }
     engine.process(&Event::host(EventName::Running, 1, &name), &mut out).expect("any host name is valid");
     // `complete-work-ribgen-*` waits for any frame of ribgen: the one firing allowed.
-    let fired: Vec<String> = out.iter().map(|f| describe(&engine, f)).collect();
+    let fired: Vec<String> = out.iter().map(describe).collect();
     assert_eq!(fired, vec!["Some(2)#0 unblock-work-self - Event".to_string()]);
 
     // The same through the wire format: one line of 10 MB.

@@ -94,7 +94,7 @@ fn universal_callbacks_attach_to_every_job_after_its_own() {
     engine.process(&Event::work(EventName::Timeout, 2, "1"), &mut firings).unwrap();
     engine.process(&Event::job(EventName::Failed, 1), &mut firings).unwrap();
     let got: Vec<(Option<u64>, u32, String)> =
-        firings.iter().map(|f| (f.owner, f.index, engine.action(f.action).code.to_string())).collect();
+        firings.iter().map(|f| (f.owner, f.index, f.action.code.to_string())).collect();
     assert_eq!(
         got,
         vec![(Some(2), 1, "retry-work-self".to_string()), (Some(2), 2, "print('parent failed')\n".to_string())],

@@ -70,10 +70,10 @@ use super::catalog::DEAD_KIND;
 use super::compiled::{CallbackState, Compiled, FireCtx, CHUNK};
 use super::index::{Index, Posting, Spot};
 use super::prefetch::prefetch;
-use super::BatchFiring;
-use crate::ids::CallbackId;
-use crate::model::{Cause, Firing};
-use crate::registry::{Registry, ResolvedEvent};
+use super::RawBatchFiring;
+use crate::front::ids::CallbackId;
+use crate::front::model::{Cause, RawFiring};
+use crate::front::registry::{Registry, ResolvedEvent};
 
 /// Batches shorter than this take the sequential path: below it, waking the pool costs
 /// more than the lookups it spreads.
@@ -91,7 +91,7 @@ pub(crate) struct BatchScratch {
     shards: Vec<ShardOut>,
     /// Firings per event, then where each event's firings start (phase 3).
     starts: Vec<usize>,
-    one: Vec<Firing>,
+    one: Vec<RawFiring>,
 }
 
 impl BatchScratch {
@@ -104,13 +104,13 @@ impl BatchScratch {
                 + b.by_shard.capacity() * std::mem::size_of::<Vec<Mine>>()
                 + b.by_shard.iter().map(|m| m.capacity() * std::mem::size_of::<Mine>()).sum::<usize>()
         };
-        let shard = |s: &ShardOut| s.firings.capacity() * std::mem::size_of::<(u32, Firing)>();
+        let shard = |s: &ShardOut| s.firings.capacity() * std::mem::size_of::<(u32, RawFiring)>();
         self.blocks.capacity() * std::mem::size_of::<Block>()
             + self.blocks.iter().map(block).sum::<usize>()
             + self.shards.capacity() * std::mem::size_of::<ShardOut>()
             + self.shards.iter().map(shard).sum::<usize>()
             + self.starts.capacity() * 8
-            + self.one.capacity() * std::mem::size_of::<Firing>()
+            + self.one.capacity() * std::mem::size_of::<RawFiring>()
     }
 }
 
@@ -136,7 +136,7 @@ struct Block {
 #[derive(Clone, Debug, Default)]
 #[repr(align(128))]
 struct ShardOut {
-    firings: Vec<(u32, Firing)>,
+    firings: Vec<(u32, RawFiring)>,
     checked: u64,
 }
 
@@ -156,7 +156,7 @@ impl Compiled {
     /// Parallel in the current rayon pool when it has more than one thread and the
     /// batch has at least [`PARALLEL_MIN_EVENTS`] events; see the module docs. Allocates
     /// nothing once its buffers have grown to the batch's size, beyond growing `out`.
-    pub(super) fn process_batch(&mut self, reg: &Registry, evs: &[ResolvedEvent], out: &mut Vec<BatchFiring>) {
+    pub(super) fn process_batch(&mut self, reg: &Registry, evs: &[ResolvedEvent], out: &mut Vec<RawBatchFiring>) {
         let threads = rayon::current_num_threads();
         if threads < 2 || evs.len() < PARALLEL_MIN_EVENTS || !self.wide.is_empty() || evs.len() > u32::MAX as usize {
             self.sequential(reg, evs, out);
@@ -191,7 +191,7 @@ impl Compiled {
     /// Phase 1, then phase 2 in order, all in the calling thread, a block of
     /// [`GROUP`] events at a time: look up the block's postings, ask for the
     /// states of their callbacks, then apply the events one by one.
-    fn sequential(&mut self, reg: &Registry, evs: &[ResolvedEvent], out: &mut Vec<BatchFiring>) {
+    fn sequential(&mut self, reg: &Registry, evs: &[ResolvedEvent], out: &mut Vec<RawBatchFiring>) {
         let mut one = std::mem::take(&mut self.batch.one);
         let mut blocks = std::mem::take(&mut self.batch.blocks);
         if blocks.is_empty() {
@@ -206,7 +206,7 @@ impl Compiled {
                 one.clear();
                 self.apply(reg, postings, Cause::Event, &mut one);
                 let event = b * GROUP + i;
-                out.extend(one.iter().map(|&firing| BatchFiring { event, firing }));
+                out.extend(one.iter().map(|&firing| RawBatchFiring { event, firing }));
             }
         }
         self.batch.one = one;
@@ -260,8 +260,8 @@ const PARALLEL_MIN_FIRINGS: usize = 4096;
 /// it in the binary search of the owner's agenda. Done sequentially after the
 /// parallel phases it would cap the batch speedup (Amdahl); on this shared 2-core
 /// machine the parallel version showed no measurable change either way.
-pub(super) fn fill_targets(reg: &Registry, evs: &[ResolvedEvent], out: &mut [BatchFiring]) {
-    let fill = |bf: &mut BatchFiring| bf.firing.target = super::target(reg, &bf.firing, &evs[bf.event]);
+pub(super) fn fill_targets(reg: &Registry, evs: &[ResolvedEvent], out: &mut [RawBatchFiring]) {
+    let fill = |bf: &mut RawBatchFiring| bf.firing.target = super::target(reg, &bf.firing, &evs[bf.event]);
     if out.len() < PARALLEL_MIN_FIRINGS || rayon::current_num_threads() < 2 {
         out.iter_mut().for_each(fill);
     } else {
@@ -416,7 +416,7 @@ fn state_mut(chunks: &mut [Option<Box<[CallbackState]>>], first: u64, cb: Callba
 /// Phase 3: the shards' firings in (event, callback) order, by counting sort on the
 /// event. Within one event, shards hold increasing callback ranges, so placing the
 /// shards' firings in shard order keeps callback order. `events` is the batch length.
-fn merge(shards: &[ShardOut], events: usize, starts: &mut Vec<usize>, out: &mut Vec<BatchFiring>) {
+fn merge(shards: &[ShardOut], events: usize, starts: &mut Vec<usize>, out: &mut Vec<RawBatchFiring>) {
     let Some(&(_, any)) = shards.iter().find_map(|s| s.firings.first()) else { return };
     starts.clear();
     starts.resize(events + 1, 0);
@@ -427,10 +427,10 @@ fn merge(shards: &[ShardOut], events: usize, starts: &mut Vec<usize>, out: &mut 
     for i in 0..events {
         starts[i + 1] += starts[i];
     }
-    out.resize(base + starts[events], BatchFiring { event: 0, firing: any });
+    out.resize(base + starts[events], RawBatchFiring { event: 0, firing: any });
     for &(e, firing) in shards.iter().flat_map(|s| &s.firings) {
         let at = &mut starts[e as usize];
-        out[base + *at] = BatchFiring { event: e as usize, firing };
+        out[base + *at] = RawBatchFiring { event: e as usize, firing };
         *at += 1;
     }
 }

@@ -19,7 +19,7 @@ use hashbrown::HashMap;
 
 use super::circuit::{Template, Templates};
 use super::compiled::CHUNK;
-use crate::ids::{ActionId, CallbackId, TemplateId};
+use crate::front::ids::{ActionId, CallbackId, TemplateId};
 
 /// An interned (template, action) pair; `KindId::MAX` marks a dead callback.
 pub(crate) type KindId = u32;

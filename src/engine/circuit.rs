@@ -8,8 +8,8 @@
 
 use hashbrown::HashMap;
 
-use crate::ids::TemplateId;
-use crate::resolve::Shape;
+use crate::front::ids::TemplateId;
+use crate::front::resolve::Shape;
 
 /// One node of a post-order program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
 use super::index::Posting;
-use crate::ids::CallbackId;
+use crate::front::ids::CallbackId;
 
 #[derive(Clone, Copy, Debug)]
 struct Repeat {

@@ -7,11 +7,11 @@ use super::catalog::{Catalog, KindId, DEAD_KIND};
 use super::clock::{first_tick_after, Timers};
 use super::index::{Index, Posting};
 use super::prefetch::prefetch;
-use super::{BatchFiring, Facts, Matcher, MemoryUsage};
-use crate::ids::CallbackId;
-use crate::model::{Cause, Firing};
-use crate::registry::{JobRecord, Registry, ResolvedEvent};
-use crate::resolve::{Resolved, Slot};
+use super::{Facts, Matcher, MemoryUsage, RawBatchFiring};
+use crate::front::ids::CallbackId;
+use crate::front::model::{Cause, RawFiring};
+use crate::front::registry::{JobRecord, Registry, ResolvedEvent};
+use crate::front::resolve::{Resolved, Slot};
 use crate::syntax::Schedule;
 
 /// Callbacks per storage chunk; a chunk is freed when all its callbacks are removed.
@@ -37,7 +37,7 @@ impl CallbackState {
         latch: &[u64],
         fire: &FireCtx<'_>,
         hint: &mut usize,
-    ) -> Option<Firing> {
+    ) -> Option<RawFiring> {
         if !fire.catalog.template(self.kind).is_true(latch) {
             return None;
         }
@@ -48,7 +48,7 @@ impl CallbackState {
         self.count = self.count.saturating_add(1);
         let (owner, index) = fire.catalog.owner(cb, hint);
         let owner = (owner != 0).then_some(owner);
-        Some(Firing { callback: cb, owner, index, action, target: None, cause: fire.cause })
+        Some(RawFiring { callback: cb, owner, index, action, target: None, cause: fire.cause })
     }
 }
 
@@ -138,7 +138,7 @@ impl Compiled {
     }
 
     /// Fires `cb` if its circuit is true and its count is under its maximum.
-    fn try_fire(&mut self, reg: &Registry, cb: CallbackId, cause: Cause, out: &mut Vec<Firing>) {
+    fn try_fire(&mut self, reg: &Registry, cb: CallbackId, cause: Cause, out: &mut Vec<RawFiring>) {
         self.stats.circuits_checked += 1;
         let mut state = *self.state(cb).expect("caller checked liveness");
         let word = [state.latch];
@@ -151,7 +151,7 @@ impl Compiled {
     }
 
     /// Sets the latches of `postings` (sorted by callback) and fires each callback once.
-    pub(super) fn apply(&mut self, reg: &Registry, postings: &[Posting], cause: Cause, out: &mut Vec<Firing>) {
+    pub(super) fn apply(&mut self, reg: &Registry, postings: &[Posting], cause: Cause, out: &mut Vec<RawFiring>) {
         let mut i = 0;
         while i < postings.len() {
             let cb = postings[i].cb;
@@ -227,7 +227,7 @@ fn chunk_live(chunks: &[Option<Box<[CallbackState]>>], cb: CallbackId) -> bool {
 }
 
 impl Matcher for Compiled {
-    fn register(&mut self, reg: &Registry, callbacks: &[Resolved], facts: Option<&Facts>, out: &mut Vec<Firing>) {
+    fn register(&mut self, reg: &Registry, callbacks: &[Resolved], facts: Option<&Facts>, out: &mut Vec<RawFiring>) {
         let mut preset = Vec::new();
         for cb in callbacks {
             if self.register_one(cb, facts, reg) {
@@ -239,7 +239,7 @@ impl Matcher for Compiled {
         }
     }
 
-    fn event(&mut self, reg: &Registry, ev: &ResolvedEvent, cause: Cause, out: &mut Vec<Firing>) {
+    fn event(&mut self, reg: &Registry, ev: &ResolvedEvent, cause: Cause, out: &mut Vec<RawFiring>) {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         self.index.event_postings(ev, &mut scratch);
@@ -248,7 +248,7 @@ impl Matcher for Compiled {
         self.scratch = scratch;
     }
 
-    fn event_batch(&mut self, reg: &Registry, evs: &[ResolvedEvent], out: &mut Vec<BatchFiring>) {
+    fn event_batch(&mut self, reg: &Registry, evs: &[ResolvedEvent], out: &mut Vec<RawBatchFiring>) {
         self.process_batch(reg, evs, out);
     }
 
@@ -258,7 +258,7 @@ impl Matcher for Compiled {
         self.timers.due(to, limit, &live)
     }
 
-    fn advance(&mut self, reg: &Registry, to: u64, out: &mut Vec<Firing>) {
+    fn advance(&mut self, reg: &Registry, to: u64, out: &mut Vec<RawFiring>) {
         let mut due = Vec::new();
         while let Some(t) = self.timers.next_due(to) {
             due.clear();

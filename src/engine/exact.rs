@@ -48,7 +48,7 @@ use hashbrown::HashMap;
 
 use super::index::Posting;
 use super::prefetch::prefetch;
-use crate::ids::{CallbackId, Symbol};
+use crate::front::ids::{CallbackId, Symbol};
 
 /// `slot` of a cell's first posting when the cell holds a list's start in `cb`.
 const LIST: u32 = u32::MAX;

@@ -17,9 +17,9 @@ use smallvec::SmallVec;
 
 use super::exact::{Arena, Cell, Exact};
 use super::prefetch::prefetch;
-use crate::ids::{CallbackId, Symbol, TableId};
-use crate::registry::ResolvedEvent;
-use crate::resolve::{Ctx, ExtraKey, NameKey, Term};
+use crate::front::ids::{CallbackId, Symbol, TableId};
+use crate::front::registry::ResolvedEvent;
+use crate::front::resolve::{Ctx, ExtraKey, NameKey, Term};
 use crate::syntax::EventType;
 
 /// One waiting atom: the callback and the latch bit to set.

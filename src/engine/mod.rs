@@ -1,7 +1,7 @@
 //! The engine: the job registry in front, a matcher behind.
 //!
 //! [`Engine`] is generic over its matcher so that the compiled matcher ([`Compiled`])
-//! and the reference semantics ([`crate::reference::Naive`]) share every rule about
+//! and the reference semantics ([`crate::tools::reference::Naive`]) share every rule about
 //! jobs, ids, labels, actions, event checking, targets and the order of effects; the
 //! two differ only in how events find the callbacks they satisfy.
 
@@ -20,34 +20,36 @@ use hashbrown::HashSet;
 pub use compiled::{Compiled, Stats};
 
 use crate::error::{Error, ErrorKind};
-use crate::ids::{ActionId, CallbackId, Symbol};
-use crate::model::{CallbackSpec, Cause, Event, Firing, JobSpec, Target};
-use crate::qube::CodeLevel;
-use crate::registry::{Action, JobRecord, Limits, Registry, ResolvedEvent};
-use crate::resolve::{ExtraKey, NameKey, Resolved, Term};
+use crate::front::ids::CallbackId;
+use std::sync::Arc;
+
+use crate::front::model::{CallbackSpec, Cause, Event, Firing, JobSpec, RawFiring, RawTarget, Target};
+use crate::front::registry::{JobRecord, Limits, Registry, ResolvedEvent};
+use crate::front::resolve::{ExtraKey, NameKey, Resolved, Term};
+use crate::front::CodeLevel;
 use crate::syntax::{EventName, EventType};
 
 /// How a matcher finds and fires callbacks. Sealed: implemented by [`Compiled`] and
-/// [`crate::reference::Naive`] only.
+/// [`crate::tools::reference::Naive`] only.
 pub(crate) trait Matcher: Send {
     /// Registers callbacks (ids increasing) and fires those already true.
-    fn register(&mut self, reg: &Registry, callbacks: &[Resolved], facts: Option<&Facts>, out: &mut Vec<Firing>);
+    fn register(&mut self, reg: &Registry, callbacks: &[Resolved], facts: Option<&Facts>, out: &mut Vec<RawFiring>);
     /// Processes one event.
-    fn event(&mut self, reg: &Registry, ev: &ResolvedEvent, cause: Cause, out: &mut Vec<Firing>);
+    fn event(&mut self, reg: &Registry, ev: &ResolvedEvent, cause: Cause, out: &mut Vec<RawFiring>);
     /// Processes events in order, tagging each firing with its event's position. Gives
     /// exactly the firings of calling [`Matcher::event`] on each in turn.
-    fn event_batch(&mut self, reg: &Registry, evs: &[ResolvedEvent], out: &mut Vec<BatchFiring>) {
+    fn event_batch(&mut self, reg: &Registry, evs: &[ResolvedEvent], out: &mut Vec<RawBatchFiring>) {
         let mut firings = Vec::new();
         for (i, ev) in evs.iter().enumerate() {
             firings.clear();
             self.event(reg, ev, Cause::Event, &mut firings);
-            out.extend(firings.iter().map(|&firing| BatchFiring { event: i, firing }));
+            out.extend(firings.iter().map(|&firing| RawBatchFiring { event: i, firing }));
         }
     }
     /// Counts the clock-atom ticks due up to `to`, stopping past `limit`.
     fn due_ticks(&mut self, to: u64, limit: u64) -> u64;
     /// Moves the clock to `to`, firing each due tick in order.
-    fn advance(&mut self, reg: &Registry, to: u64, out: &mut Vec<Firing>);
+    fn advance(&mut self, reg: &Registry, to: u64, out: &mut Vec<RawFiring>);
     /// Drops a removed job's callbacks.
     fn remove(&mut self, record: &JobRecord);
     /// Bytes held, by structure.
@@ -75,12 +77,19 @@ pub struct Submission {
 }
 
 /// A firing from [`Engine::process_batch`], with the position of its event in the batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchFiring {
     /// Index of the causing event in the batch.
     pub event: usize,
     /// The firing.
     pub firing: Firing,
+}
+
+/// A matcher's firing with the position of its event in a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RawBatchFiring {
+    pub event: usize,
+    pub firing: RawFiring,
 }
 
 /// Bytes held by the engine, by structure (spec: the design's memory model).
@@ -140,8 +149,8 @@ impl Facts {
     /// Whether a fact already satisfies `term`; a label means its current holder.
     pub fn satisfies(&self, term: &Term, reg: &Registry) -> bool {
         let job = match term.ctx {
-            crate::resolve::Ctx::Job(id) => id,
-            crate::resolve::Ctx::Label(g, l) => match reg.label_holder(g, l) {
+            crate::front::resolve::Ctx::Job(id) => id,
+            crate::front::resolve::Ctx::Label(g, l) => match reg.label_holder(g, l) {
                 Some(id) => id,
                 None => return false,
             },
@@ -177,7 +186,7 @@ impl Facts {
 /// engine.process(&Event::job(EventName::Complete, 1), &mut firings)?;
 /// assert_eq!(firings.len(), 1);
 /// assert_eq!(firings[0].owner, Some(2));
-/// assert_eq!(&*engine.action(firings[0].action).code, "unblock-self");
+/// assert_eq!(&*firings[0].action.code, "unblock-self");
 /// # Ok::<(), trigwire::Error>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -186,6 +195,9 @@ pub struct Engine<M = Compiled> {
     matcher: M,
     facts: Option<Facts>,
     now: u64,
+    /// Reused buffers of matcher firings, turned into [`Firing`]s before they leave.
+    raw: Vec<RawFiring>,
+    raw_batch: Vec<RawBatchFiring>,
 }
 
 impl Default for Engine {
@@ -210,7 +222,7 @@ impl Engine {
 impl<M: Matcher> Engine<M> {
     pub(crate) fn with_matcher(config: Config, matcher: M) -> Engine<M> {
         let facts = config.retroactive.then(Facts::default);
-        Engine { reg: Registry::new(config.limits), matcher, facts, now: 0 }
+        Engine { reg: Registry::new(config.limits), matcher, facts, now: 0, raw: Vec::new(), raw_batch: Vec::new() }
     }
 
     /// Registers an event name beyond the built-in ones, for triggers and events alike.
@@ -242,6 +254,15 @@ impl<M: Matcher> Engine<M> {
     /// # Performance
     /// Linear in the jobs' callbacks and atoms; allocates the job records and postings.
     pub fn submit(&mut self, jobs: &[JobSpec], out: &mut Vec<Firing>) -> Result<Submission, Error> {
+        let mut raw = std::mem::take(&mut self.raw);
+        raw.clear();
+        let result = self.submit_raw(jobs, &mut raw);
+        self.publish(&raw, out);
+        self.raw = raw;
+        result
+    }
+
+    fn submit_raw(&mut self, jobs: &[JobSpec], out: &mut Vec<RawFiring>) -> Result<Submission, Error> {
         let plan = self.reg.plan(jobs)?;
         self.reg.commit(&plan);
         self.matcher.register(&self.reg, &plan.callbacks, self.facts.as_ref(), out);
@@ -253,15 +274,19 @@ impl<M: Matcher> Engine<M> {
         Ok(Submission { ids, pgrp: plan.pgrp })
     }
 
-    /// Registers a global callback: no owner, so no `self`, `parent` or labels.
+    /// Registers a global callback: no owner, so no `self`, `parent` or labels. Returns
+    /// its id and its index among global callbacks.
     ///
     /// # Errors
     /// A bad trigger, code or context; nothing is registered then.
-    pub fn add_global(&mut self, spec: &CallbackSpec, out: &mut Vec<Firing>) -> Result<CallbackId, Error> {
+    pub fn add_global(&mut self, spec: &CallbackSpec, out: &mut Vec<Firing>) -> Result<(CallbackId, u32), Error> {
         let resolved = self.reg.global(spec)?;
-        let id = resolved.id;
-        self.matcher.register(&self.reg, std::slice::from_ref(&resolved), self.facts.as_ref(), out);
-        Ok(id)
+        let mut raw = std::mem::take(&mut self.raw);
+        raw.clear();
+        self.matcher.register(&self.reg, std::slice::from_ref(&resolved), self.facts.as_ref(), &mut raw);
+        self.publish(&raw, out);
+        self.raw = raw;
+        Ok((resolved.id, resolved.index))
     }
 
     /// Adds a universal callback, attached to every job submitted from now on, after
@@ -284,7 +309,12 @@ impl<M: Matcher> Engine<M> {
     /// At most eight index lookups, then one step per posting found. No allocation
     /// beyond growing `out`.
     pub fn process(&mut self, event: &Event, out: &mut Vec<Firing>) -> Result<(), Error> {
-        self.dispatch(event, Cause::Event, out)
+        let mut raw = std::mem::take(&mut self.raw);
+        raw.clear();
+        let result = self.dispatch(event, Cause::Event, &mut raw);
+        self.publish(&raw, out);
+        self.raw = raw;
+        result
     }
 
     /// Processes a batch of events. The firings are exactly those of calling
@@ -298,14 +328,33 @@ impl<M: Matcher> Engine<M> {
     /// pool of more than one thread, a caller outside the pool hands a large batch to a
     /// pool thread and waits for it.
     pub fn process_batch(&mut self, events: &[Event], out: &mut Vec<BatchFiring>) -> Vec<(usize, Error)> {
-        batch::in_pool(events.len(), || self.process_batch_here(events, out))
+        self.process_batch_of(events.iter(), out)
     }
 
-    fn process_batch_here(&mut self, events: &[Event], out: &mut Vec<BatchFiring>) -> Vec<(usize, Error)> {
+    /// [`Engine::process_batch`] over borrowed events.
+    pub(crate) fn process_batch_of<'e>(
+        &mut self,
+        events: impl ExactSizeIterator<Item = &'e Event> + Send,
+        out: &mut Vec<BatchFiring>,
+    ) -> Vec<(usize, Error)> {
+        let mut raw = std::mem::take(&mut self.raw_batch);
+        raw.clear();
+        let rejected = batch::in_pool(events.len(), || self.process_batch_here(events, &mut raw));
+        out.reserve(raw.len());
+        out.extend(raw.iter().map(|r| BatchFiring { event: r.event, firing: self.published(&r.firing) }));
+        self.raw_batch = raw;
+        rejected
+    }
+
+    fn process_batch_here<'e>(
+        &mut self,
+        events: impl ExactSizeIterator<Item = &'e Event>,
+        out: &mut Vec<RawBatchFiring>,
+    ) -> Vec<(usize, Error)> {
         let mut rejected = Vec::new();
         let mut resolved = Vec::with_capacity(events.len());
         let mut positions = Vec::with_capacity(events.len());
-        for (i, e) in events.iter().enumerate() {
+        for (i, e) in events.enumerate() {
             match self.reg.resolve_event(e, self.facts.is_some()) {
                 Ok(ev) => {
                     resolved.push(ev);
@@ -326,7 +375,7 @@ impl<M: Matcher> Engine<M> {
         rejected
     }
 
-    fn dispatch(&mut self, event: &Event, cause: Cause, out: &mut Vec<Firing>) -> Result<(), Error> {
+    fn dispatch(&mut self, event: &Event, cause: Cause, out: &mut Vec<RawFiring>) -> Result<(), Error> {
         let ev = self.reg.resolve_event(event, self.facts.is_some())?;
         let from = out.len();
         self.matcher.event(&self.reg, &ev, cause, out);
@@ -348,6 +397,15 @@ impl<M: Matcher> Engine<M> {
     /// # Performance
     /// Proportional to the ticks due, not to the number of clock triggers.
     pub fn advance_clock(&mut self, to: u64, out: &mut Vec<Firing>) -> Result<(), Error> {
+        let mut raw = std::mem::take(&mut self.raw);
+        raw.clear();
+        let result = self.advance_raw(to, &mut raw);
+        self.publish(&raw, out);
+        self.raw = raw;
+        result
+    }
+
+    fn advance_raw(&mut self, to: u64, out: &mut Vec<RawFiring>) -> Result<(), Error> {
         if to < self.now {
             return Err(Error::new(
                 ErrorKind::ClockBackwards,
@@ -380,19 +438,31 @@ impl<M: Matcher> Engine<M> {
         Ok(())
     }
 
+    /// Appends the published form of `raw` to `out`.
+    fn publish(&self, raw: &[RawFiring], out: &mut Vec<Firing>) {
+        out.reserve(raw.len());
+        out.extend(raw.iter().map(|r| self.published(r)));
+    }
+
+    /// A matcher's firing with its action and target resolved to shared text.
+    fn published(&self, raw: &RawFiring) -> Firing {
+        let target = raw.target.map(|t| match t {
+            RawTarget::Work(w) => Target::Work(Arc::clone(self.reg.symbols.shared(w))),
+            RawTarget::Subjob(i) => Target::Subjob(i),
+        });
+        Firing {
+            callback: raw.callback,
+            owner: raw.owner,
+            index: raw.index,
+            action: Arc::clone(self.reg.action(raw.action)),
+            target,
+            cause: raw.cause,
+        }
+    }
+
     /// The current Qube time.
     pub fn now(&self) -> u64 {
         self.now
-    }
-
-    /// The language, code and maximum of a firing's action.
-    pub fn action(&self, id: ActionId) -> &Action {
-        self.reg.action(id)
-    }
-
-    /// The text of an interned symbol, such as a [`Target::Work`] name.
-    pub fn symbol(&self, sym: Symbol) -> &str {
-        self.reg.symbols.resolve(sym)
     }
 
     /// The label of a live job.
@@ -424,8 +494,8 @@ impl<M: Matcher> Engine<M> {
 pub fn explain(trigger: &str, limits: &Limits) -> Result<String, Error> {
     let mut reg = Registry::new(*limits);
     let expr = crate::syntax::parse(trigger, &limits.parse, &reg.custom).map_err(|e| Error::parse(e, "trigger"))?;
-    let owner = crate::resolve::Owner { id: 1, pgrp: 1, pid: Some(2) };
-    let (texts, shape) = crate::resolve::resolve_explained(&expr, Some(owner), trigger, &mut reg.symbols)?;
+    let owner = crate::front::resolve::Owner { id: 1, pgrp: 1, pid: Some(2) };
+    let (texts, shape) = crate::front::resolve::resolve_explained(&expr, Some(owner), trigger, &mut reg.symbols)?;
     let mut templates = circuit::Templates::default();
     let template = templates.intern(&shape, texts.len() as u32);
     let mut out = format!("canonical: {expr}\ncircuit: {}\n", templates.get(template).describe());
@@ -436,11 +506,11 @@ pub fn explain(trigger: &str, limits: &Limits) -> Result<String, Error> {
 }
 
 /// What a firing's qube code acts on (spec §8 "Targets").
-fn target(reg: &Registry, firing: &Firing, ev: &ResolvedEvent) -> Option<Target> {
+fn target(reg: &Registry, firing: &RawFiring, ev: &ResolvedEvent) -> Option<RawTarget> {
     let owner = reg.jobs.get(&firing.owner?)?;
     match reg.action(firing.action).level? {
-        CodeLevel::Work => ev.extra.filter(|&w| ev.ty == EventType::Work && owner.has_work(w)).map(Target::Work),
-        CodeLevel::Subjob => ev.subjob.filter(|&i| i < owner.subjobs).map(Target::Subjob),
+        CodeLevel::Work => ev.extra.filter(|&w| ev.ty == EventType::Work && owner.has_work(w)).map(RawTarget::Work),
+        CodeLevel::Subjob => ev.subjob.filter(|&i| i < owner.subjobs).map(RawTarget::Subjob),
         _ => None,
     }
 }

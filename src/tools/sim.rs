@@ -8,7 +8,7 @@ use hashbrown::HashMap;
 
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::model::{Event, Firing, JobSpec, JobStatus, Language, Target};
+use crate::front::model::{Event, Firing, JobSpec, JobStatus, Language, Target};
 use crate::syntax::EventName;
 
 /// A job as the simulator sees it.
@@ -184,12 +184,12 @@ impl Farm {
 
     /// Applies one firing's qube code to the farm's state.
     fn apply(&mut self, f: &Firing) {
-        let action = self.engine.action(f.action).clone();
+        let action = &f.action;
         let Some(owner) = f.owner else { return };
         let Some(&j) = self.by_id.get(&owner) else { return };
         let why = self.triggers.get(&(owner, f.index)).cloned().unwrap_or_else(|| "dependency".into());
-        let work = match f.target {
-            Some(Target::Work(w)) => Some(self.engine.symbol(w).to_string()),
+        let work = match &f.target {
+            Some(Target::Work(w)) => Some(w.to_string()),
             _ => None,
         };
         let name = self.jobs[j].name.clone();

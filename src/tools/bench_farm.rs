@@ -32,7 +32,7 @@
 //! # Ok::<(), trigwire::Error>(())
 //! ```
 
-use crate::model::{CallbackSpec, Event, JobSpec, JobStatus};
+use crate::front::model::{CallbackSpec, Event, JobSpec, JobStatus};
 use crate::syntax::EventName;
 
 /// A small, fast, seeded pseudo-random generator (SplitMix64). Not for cryptography:
@@ -547,8 +547,8 @@ impl Tally {
                     }
                     let first = base + (c * size.max(1)) as u64;
                     for i in 0..self.batch.len() {
-                        let bf = self.batch[i];
-                        self.add(first + bf.event as u64, bf.firing.callback.as_u32());
+                        let (event, callback) = (self.batch[i].event, self.batch[i].firing.callback);
+                        self.add(first + event as u64, callback.as_u32());
                     }
                 }
             }

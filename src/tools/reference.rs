@@ -4,9 +4,9 @@
 //! actions, targets) with the compiled engine and nothing of its matching.
 
 use crate::engine::{Config, Engine, Facts, Matcher, MemoryUsage};
-use crate::model::{Cause, Firing};
-use crate::registry::{term_matches, JobRecord, Registry, ResolvedEvent};
-use crate::resolve::{Ctx, ExtraKey, Resolved, Slot, Term};
+use crate::front::model::{Cause, RawFiring};
+use crate::front::registry::{term_matches, JobRecord, Registry, ResolvedEvent};
+use crate::front::resolve::{Ctx, ExtraKey, Resolved, Slot, Term};
 use crate::syntax::{EventType, Schedule};
 
 /// The engine over the reference semantics.
@@ -39,7 +39,7 @@ pub struct Naive {
 }
 
 impl Naive {
-    fn try_fire(&mut self, reg: &Registry, i: usize, cause: Cause, out: &mut Vec<Firing>) {
+    fn try_fire(&mut self, reg: &Registry, i: usize, cause: Cause, out: &mut Vec<RawFiring>) {
         let cb = &mut self.callbacks[i];
         let latch = &cb.latch;
         if !cb.resolved.shape.eval(&|s| latch[s as usize]) {
@@ -50,7 +50,7 @@ impl Naive {
         }
         cb.count += 1;
         let r = &cb.resolved;
-        out.push(Firing { callback: r.id, owner: r.owner, index: r.index, action: r.action, target: None, cause });
+        out.push(RawFiring { callback: r.id, owner: r.owner, index: r.index, action: r.action, target: None, cause });
     }
 
     /// Whether a past event satisfies `term` now: a label means its current holder.
@@ -73,7 +73,7 @@ impl Naive {
 }
 
 impl Matcher for Naive {
-    fn register(&mut self, reg: &Registry, callbacks: &[Resolved], _facts: Option<&Facts>, out: &mut Vec<Firing>) {
+    fn register(&mut self, reg: &Registry, callbacks: &[Resolved], _facts: Option<&Facts>, out: &mut Vec<RawFiring>) {
         let mut preset = Vec::new();
         for r in callbacks {
             let mut cb = NaiveCallback {
@@ -103,7 +103,7 @@ impl Matcher for Naive {
         }
     }
 
-    fn event(&mut self, reg: &Registry, ev: &ResolvedEvent, cause: Cause, out: &mut Vec<Firing>) {
+    fn event(&mut self, reg: &Registry, ev: &ResolvedEvent, cause: Cause, out: &mut Vec<RawFiring>) {
         for i in 0..self.callbacks.len() {
             let cb = &mut self.callbacks[i];
             if !cb.alive {
@@ -139,7 +139,7 @@ impl Matcher for Naive {
         n
     }
 
-    fn advance(&mut self, reg: &Registry, to: u64, out: &mut Vec<Firing>) {
+    fn advance(&mut self, reg: &Registry, to: u64, out: &mut Vec<RawFiring>) {
         loop {
             let due = self
                 .callbacks

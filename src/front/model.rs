@@ -1,7 +1,11 @@
 //! What the host hands the engine: jobs, callbacks and events (spec §1), and what the
 //! engine hands back: firings.
 
-use crate::ids::{ActionId, CallbackId, Symbol};
+use std::fmt;
+use std::sync::Arc;
+
+use crate::front::ids::{ActionId, CallbackId, Symbol};
+use crate::front::registry::Action;
 use crate::syntax::{EventType, Name};
 
 /// The language of a callback's code (spec §1).
@@ -111,7 +115,7 @@ pub enum EventExtra {
 
 /// Something that happened on the farm. Build it with [`Event::job`], [`Event::work`],
 /// [`Event::subjob`], [`Event::host`], [`Event::named`] (custom names), or decode a
-/// wire line with [`crate::wire::decode`]; the engine validates the name.
+/// wire line with [`crate::host::wire::decode`]; the engine validates the name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Event {
     /// What happened.
@@ -165,12 +169,21 @@ impl Event {
 }
 
 /// What a firing's qube code acts on (spec §6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
     /// The owner's agenda item of this name.
-    Work(Symbol),
+    Work(Arc<str>),
     /// The owner's instance of this id.
     Subjob(u64),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Work(name) => f.write_str(name),
+            Target::Subjob(id) => write!(f, "{id}"),
+        }
+    }
 }
 
 /// What made a callback fire.
@@ -187,8 +200,10 @@ pub enum Cause {
     Registration,
 }
 
-/// One firing of one callback.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// One firing of one callback, with everything a host prints: the owner and position,
+/// the action, the item it acts on and the cause. Text is shared with the engine
+/// (`Arc`), so a firing costs no copy of its code or work name and outlives the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Firing {
     /// The callback that fired.
     pub callback: CallbackId,
@@ -196,10 +211,29 @@ pub struct Firing {
     pub owner: Option<u64>,
     /// Its position in the owner's list (or among global callbacks).
     pub index: u32,
-    /// Its language, code and maximum; see [`crate::Engine::action`].
-    pub action: ActionId,
+    /// Its language, code and maximum.
+    pub action: Arc<Action>,
     /// What a work- or subjob-level qube code acts on.
     pub target: Option<Target>,
     /// What made it fire.
+    pub cause: Cause,
+}
+
+/// What a firing acts on, by symbol: the engine's compact form of [`Target`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum RawTarget {
+    Work(Symbol),
+    Subjob(u64),
+}
+
+/// A firing as the matchers produce it: 32 bytes of ids, turned into a [`Firing`] at the
+/// engine's boundary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct RawFiring {
+    pub callback: CallbackId,
+    pub owner: Option<u64>,
+    pub index: u32,
+    pub action: ActionId,
+    pub target: Option<RawTarget>,
     pub cause: Cause,
 }

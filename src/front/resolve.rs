@@ -3,8 +3,8 @@
 //! atoms share one slot, and the tree over slots is flattened into a [`Shape`].
 
 use crate::error::{Error, ErrorKind};
-use crate::ids::{ActionId, CallbackId, Symbol};
-use crate::intern::Interner;
+use crate::front::ids::{ActionId, CallbackId, Symbol};
+use crate::front::intern::Interner;
 use crate::syntax::{AtomKind, Context, EventName, EventType, Expr, Extra, Name, Schedule};
 
 /// An event name as the index keys it.

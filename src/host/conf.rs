@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::model::Language;
+use crate::front::model::Language;
 
 /// One universal callback named by the file.
 #[derive(Clone, Debug, PartialEq, Eq)]

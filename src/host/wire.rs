@@ -9,23 +9,9 @@ use serde_json::{json, Value};
 
 use crate::engine::{BatchFiring, Engine, Matcher};
 use crate::error::{Error, ErrorKind};
-use crate::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};
+use crate::front::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};
+use crate::host::command::{Command, Outcome};
 use crate::syntax::{EventName, EventType};
-
-/// One input line, decoded.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Command {
-    /// `{"submit": [JOB, ...]}`
-    Submit(Vec<JobSpec>),
-    /// `{"callback": CALLBACK}`: a global callback.
-    Callback(CallbackSpec),
-    /// `{"event": NAME, "type": TYPE, "job": ID, "extra": TEXT}`
-    Event(Event),
-    /// `{"time": T}`
-    Time(u64),
-    /// `{"remove": ID}`
-    Remove(u64),
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -125,7 +111,7 @@ pub fn decode(line: &str) -> Result<Command, Error> {
             .map(Command::Submit);
     }
     if map.contains_key("callback") {
-        return callback_spec(from_value(decode_as("callback")?, "callback")?).map(Command::Callback);
+        return callback_spec(from_value(decode_as("callback")?, "callback")?).map(Command::Global);
     }
     if map.contains_key("event") {
         return event(from_value(value.clone(), "event")?).map(Command::Event);
@@ -226,7 +212,6 @@ pub struct Replay<M = crate::engine::Compiled> {
     engine: Engine<M>,
     line: usize,
     rejected: usize,
-    firings: Vec<Firing>,
     /// Events held for the next batch, and the line of each.
     pending: Vec<Event>,
     pending_lines: Vec<usize>,
@@ -254,7 +239,7 @@ pub enum Mode {
 impl<M: Matcher + Send> Replay<M> {
     /// Replays onto `engine`.
     pub fn new(engine: Engine<M>) -> Replay<M> {
-        Replay { engine, line: 0, rejected: 0, firings: Vec::new(), pending: Vec::new(), pending_lines: Vec::new() }
+        Replay { engine, line: 0, rejected: 0, pending: Vec::new(), pending_lines: Vec::new() }
     }
 
     /// The engine, for inspection.
@@ -330,25 +315,19 @@ impl<M: Matcher + Send> Replay<M> {
     }
 
     fn apply(&mut self, line: usize, command: Command, out: &mut Vec<Value>) -> Result<(), Error> {
-        let mut firings = std::mem::take(&mut self.firings);
-        firings.clear();
-        let result = match &command {
-            Command::Submit(jobs) => self.engine.submit(jobs, &mut firings).map(|s| {
-                out.push(json!({"line": line, "submitted": s.ids, "pgrp": s.pgrp}));
-            }),
-            Command::Callback(cb) => self.engine.add_global(cb, &mut firings).map(|_| ()),
-            Command::Event(e) => self.engine.process(e, &mut firings),
-            Command::Time(t) => self.engine.advance_clock(*t, &mut firings),
-            Command::Remove(id) => self.engine.remove_job(*id),
-        };
+        let mut outcomes = Vec::new();
+        let result = self.engine.apply(&command, &mut outcomes);
         let event = match &command {
             Command::Event(e) => Some(e),
             _ => None,
         };
-        for f in &firings {
-            out.push(self.fired(line, f, event));
+        for outcome in &outcomes {
+            match outcome {
+                Outcome::Submitted(s) => out.push(json!({"line": line, "submitted": s.ids, "pgrp": s.pgrp})),
+                Outcome::Fired(f) => out.push(self.fired(line, f, event)),
+                _ => {}
+            }
         }
-        self.firings = firings;
         result
     }
 
@@ -360,9 +339,9 @@ impl<M: Matcher + Send> Replay<M> {
     }
 
     fn fired(&self, line: usize, f: &Firing, event: Option<&Event>) -> Value {
-        let action = self.engine.action(f.action);
-        let target = match f.target {
-            Some(Target::Work(w)) => json!(self.engine.symbol(w)),
+        let action = &f.action;
+        let target = match &f.target {
+            Some(Target::Work(w)) => json!(&**w),
             Some(Target::Subjob(i)) => json!(i),
             None => Value::Null,
         };

@@ -44,7 +44,7 @@ pub use crossbeam_channel::{SendError, Sender};
 
 use crate::engine::{BatchFiring, Engine};
 use crate::error::Error;
-use crate::model::Event;
+use crate::front::model::Event;
 
 /// Pipeline options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

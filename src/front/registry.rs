@@ -3,15 +3,16 @@
 //! share it, so they differ only in how they match.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use hashbrown::HashMap;
 
 use crate::error::{Error, ErrorKind};
-use crate::ids::{ActionId, CallbackId, Symbol};
-use crate::intern::Interner;
-use crate::model::{CallbackSpec, Event, EventExtra, JobSpec, Language};
-use crate::qube::{parse_dependency, CodeLevel, Link, LinkKind};
-use crate::resolve::{name_key, resolve, Ctx, ExtraKey, NameKey, Owner, Resolved, Shape};
+use crate::front::ids::{ActionId, CallbackId, Symbol};
+use crate::front::intern::Interner;
+use crate::front::model::{CallbackSpec, Event, EventExtra, JobSpec, Language};
+use crate::front::resolve::{name_key, resolve, Ctx, ExtraKey, NameKey, Owner, Resolved, Shape};
+use crate::front::{parse_dependency, CodeLevel, Link, LinkKind};
 use crate::syntax::{
     is_label, parse, Atom, AtomKind, CustomNames, EventName, EventType, Expr, Extra, Name, ParseLimits, Span,
 };
@@ -161,7 +162,7 @@ pub(crate) struct Registry {
     pub symbols: Interner,
     pub custom: CustomNames,
     pub limits: Limits,
-    actions: Vec<Action>,
+    actions: Vec<Arc<Action>>,
     action_ids: HashMap<Action, ActionId>,
     universal: Vec<Universal>,
     max_id: u64,
@@ -182,7 +183,7 @@ impl Registry {
         Registry { limits, ..Registry::default() }
     }
 
-    pub fn action(&self, id: ActionId) -> &Action {
+    pub fn action(&self, id: ActionId) -> &Arc<Action> {
         &self.actions[id.as_usize()]
     }
 
@@ -401,7 +402,7 @@ impl Registry {
             return id;
         }
         let id = ActionId::new(self.actions.len()).expect("fewer than 2^32 distinct actions");
-        self.actions.push(action.clone());
+        self.actions.push(Arc::new(action.clone()));
         self.action_ids.insert(action, id);
         id
     }
@@ -569,7 +570,7 @@ fn and(mut atoms: Vec<Expr>) -> Expr {
 
 /// Whether an event matches a term right now (spec §3): the reference semantics of one
 /// atom, also used to initialise latches from known facts.
-pub(crate) fn term_matches(term: &crate::resolve::Term, ev: &ResolvedEvent) -> bool {
+pub(crate) fn term_matches(term: &crate::front::resolve::Term, ev: &ResolvedEvent) -> bool {
     let name_ok = ev.names().any(|n| n == term.name);
     let ctx_ok = ev.contexts().any(|c| c == term.ctx);
     let extra_ok = match term.extra {

@@ -1,0 +1,57 @@
+//! String interning: every label, work name, host name and custom event name is
+//! stored once and referred to by a [`Symbol`].
+
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+
+use crate::front::ids::Symbol;
+
+/// A string table. Symbols are dense and never reused. Each string is one shared
+/// allocation, held by the table and the map alike, and handed out as an `Arc<str>` so
+/// that a firing can carry its work name without copying it.
+#[derive(Clone, Debug, Default)]
+pub struct Interner {
+    map: HashMap<Arc<str>, Symbol>,
+    strings: Vec<Arc<str>>,
+}
+
+impl Interner {
+    /// The symbol of `text`, adding it if new.
+    ///
+    /// # Panics
+    /// Only after 2^32 distinct strings, which no farm's vocabulary approaches.
+    pub fn intern(&mut self, text: &str) -> Symbol {
+        if let Some(&sym) = self.map.get(text) {
+            return sym;
+        }
+        let sym = Symbol::new(self.strings.len()).expect("more than 2^32 distinct strings");
+        let shared: Arc<str> = text.into();
+        self.strings.push(Arc::clone(&shared));
+        self.map.insert(shared, sym);
+        sym
+    }
+
+    /// The symbol of `text` if it was interned; never allocates.
+    pub fn get(&self, text: &str) -> Option<Symbol> {
+        self.map.get(text).copied()
+    }
+
+    /// The text of `sym`.
+    pub fn resolve(&self, sym: Symbol) -> &str {
+        &self.strings[sym.as_usize()]
+    }
+
+    /// The shared text of `sym`.
+    pub fn shared(&self, sym: Symbol) -> &Arc<str> {
+        &self.strings[sym.as_usize()]
+    }
+
+    /// Bytes held: each string once with its two reference counts, the table entries
+    /// and the map's buckets.
+    pub fn heap_bytes(&self) -> usize {
+        let text: usize = self.strings.iter().map(|s| s.len() + 2 * std::mem::size_of::<usize>()).sum();
+        text + self.strings.capacity() * std::mem::size_of::<Arc<str>>()
+            + self.map.capacity() * (std::mem::size_of::<(Arc<str>, Symbol)>() + 1)
+    }
+}

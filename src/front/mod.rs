@@ -1,0 +1,19 @@
+//! The front end: what a host submits, and everything that happens to it before the
+//! matcher sees it.
+//!
+//! [`model`] holds the host's vocabulary (jobs, callbacks, events, firings); [`registry`]
+//! assigns ids, process groups and labels, checks actions and plans a whole submission
+//! before anything is committed; [`resolve`] binds each atom to a term; `codes` and
+//! `dependency` are the Qube action codes and the `dependency` attribute. Both matchers
+//! (the compiled engine and the reference) read what this stage produces.
+
+pub(crate) mod codes;
+pub(crate) mod dependency;
+pub mod ids;
+pub(crate) mod intern;
+pub(crate) mod model;
+pub(crate) mod registry;
+pub(crate) mod resolve;
+
+pub use codes::CodeLevel;
+pub use dependency::{parse_dependency, DependencyError, Link, LinkKind};
