@@ -113,6 +113,6 @@ pub use engine::{explain, BatchFiring, Compiled, Config, Engine, MemoryUsage, St
 pub use error::{Error, ErrorKind};
 pub use front::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};
 pub use front::registry::{Action, Limits};
-pub use host::command::{Command, Outcome, Reply};
+pub use host::command::{Apply, Command, Outcome, Reply};
 pub use syntax::{EventName, EventType};
 pub use tools::reference::Reference;

@@ -68,6 +68,41 @@ pub enum Outcome {
     Rejected(Error),
 }
 
+/// Something that applies [`Command`]s: the engine, and the reference semantics that
+/// tests and benchmarks compare it with. Hosts that can drive either (the wire format's
+/// [`crate::wire::Replay`]) are generic over this trait.
+pub trait Apply {
+    /// Applies one command, appending its outcomes; see [`Engine::apply`].
+    ///
+    /// # Errors
+    /// A rejected command, which changed nothing and appended nothing.
+    fn apply(&mut self, command: &Command, out: &mut Vec<Outcome>) -> Result<(), Error>;
+
+    /// Applies commands in order, appending every outcome tagged with its command's
+    /// position; see [`Engine::apply_all`]. The default applies them one by one.
+    fn apply_all(&mut self, commands: &[Command], out: &mut Vec<Reply>) {
+        let mut one = Vec::new();
+        for (i, command) in commands.iter().enumerate() {
+            one.clear();
+            if let Err(e) = self.apply(command, &mut one) {
+                one.push(Outcome::Rejected(e));
+            }
+            out.extend(one.drain(..).map(|outcome| Reply { command: i, outcome }));
+        }
+    }
+}
+
+#[allow(private_bounds)]
+impl<M: Matcher> Apply for Engine<M> {
+    fn apply(&mut self, command: &Command, out: &mut Vec<Outcome>) -> Result<(), Error> {
+        Engine::apply(self, command, out)
+    }
+
+    fn apply_all(&mut self, commands: &[Command], out: &mut Vec<Reply>) {
+        Engine::apply_all(self, commands, out)
+    }
+}
+
 /// An outcome of [`Engine::apply_all`], with the position of its command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {

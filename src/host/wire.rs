@@ -7,10 +7,10 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::engine::{BatchFiring, Engine, Matcher};
+use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
 use crate::front::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};
-use crate::host::command::{Command, Outcome};
+use crate::host::command::{Apply, Command, Outcome, Reply};
 use crate::syntax::{EventName, EventType};
 
 #[derive(Deserialize)]
@@ -206,15 +206,17 @@ fn event(e: EventWire) -> Result<Event, Error> {
     Ok(Event::named(&e.event, e.job, extra))
 }
 
-/// Replays a log against an engine, producing the output lines.
+/// Replays a log against an engine (or anything that applies commands), producing
+/// the output lines.
 #[derive(Debug)]
-pub struct Replay<M = crate::engine::Compiled> {
-    engine: Engine<M>,
+pub struct Replay<A = Engine> {
+    engine: A,
     line: usize,
     rejected: usize,
     /// Events held for the next batch, and the line of each.
-    pending: Vec<Event>,
+    pending: Vec<Command>,
     pending_lines: Vec<usize>,
+    replies: Vec<Reply>,
 }
 
 /// What replaying produces: output lines, and the same errors rendered for a person.
@@ -235,15 +237,14 @@ pub enum Mode {
     Batch(usize),
 }
 
-#[allow(private_bounds)]
-impl<M: Matcher + Send> Replay<M> {
+impl<A: Apply> Replay<A> {
     /// Replays onto `engine`.
-    pub fn new(engine: Engine<M>) -> Replay<M> {
-        Replay { engine, line: 0, rejected: 0, pending: Vec::new(), pending_lines: Vec::new() }
+    pub fn new(engine: A) -> Replay<A> {
+        Replay { engine, line: 0, rejected: 0, pending: Vec::new(), pending_lines: Vec::new(), replies: Vec::new() }
     }
 
     /// The engine, for inspection.
-    pub fn engine(&self) -> &Engine<M> {
+    pub fn engine(&self) -> &A {
         &self.engine
     }
 
@@ -273,8 +274,8 @@ impl<M: Matcher + Send> Replay<M> {
             return;
         }
         match std::str::from_utf8(raw).map_err(|e| utf8_error(&e)).and_then(decode) {
-            Ok(Command::Event(e)) if mode != Mode::OneByOne => {
-                self.pending.push(e);
+            Ok(command @ Command::Event(_)) if mode != Mode::OneByOne => {
+                self.pending.push(command);
                 self.pending_lines.push(self.line);
                 if matches!(mode, Mode::Batch(n) if self.pending.len() >= n) {
                     self.flush(out);
@@ -299,19 +300,26 @@ impl<M: Matcher + Send> Replay<M> {
         if self.pending.is_empty() {
             return;
         }
-        let events = std::mem::take(&mut self.pending);
-        let lines = std::mem::take(&mut self.pending_lines);
-        let mut fired: Vec<BatchFiring> = Vec::new();
-        let mut rejected = self.engine.process_batch(&events, &mut fired).into_iter().peekable();
-        let mut fired = fired.into_iter().peekable();
-        for (i, (&line, event)) in lines.iter().zip(&events).enumerate() {
-            if let Some((_, e)) = rejected.next_if(|(j, _)| *j == i) {
-                self.reject(line, &e, out);
-            }
-            while let Some(f) = fired.next_if(|f| f.event == i) {
-                out.lines.push(self.fired(line, &f.firing, Some(event)));
+        let mut replies = std::mem::take(&mut self.replies);
+        replies.clear();
+        self.engine.apply_all(&self.pending, &mut replies);
+        for reply in &replies {
+            let line = self.pending_lines[reply.command];
+            match &reply.outcome {
+                Outcome::Rejected(e) => self.reject(line, e, out),
+                Outcome::Fired(f) => {
+                    let event = match &self.pending[reply.command] {
+                        Command::Event(e) => Some(e),
+                        _ => None,
+                    };
+                    out.lines.push(fired(line, f, event));
+                }
+                _ => {}
             }
         }
+        self.pending.clear();
+        self.pending_lines.clear();
+        self.replies = replies;
     }
 
     fn apply(&mut self, line: usize, command: Command, out: &mut Vec<Value>) -> Result<(), Error> {
@@ -324,7 +332,7 @@ impl<M: Matcher + Send> Replay<M> {
         for outcome in &outcomes {
             match outcome {
                 Outcome::Submitted(s) => out.push(json!({"line": line, "submitted": s.ids, "pgrp": s.pgrp})),
-                Outcome::Fired(f) => out.push(self.fired(line, f, event)),
+                Outcome::Fired(f) => out.push(fired(line, f, event)),
                 _ => {}
             }
         }
@@ -337,25 +345,25 @@ impl<M: Matcher + Send> Replay<M> {
         out.lines.push(json!({"line": line, "error": {"message": e.message(), "span": span}}));
         out.errors.push(format!("line {line}: {e}"));
     }
+}
 
-    fn fired(&self, line: usize, f: &Firing, event: Option<&Event>) -> Value {
-        let action = &f.action;
-        let target = match &f.target {
-            Some(Target::Work(w)) => json!(&**w),
-            Some(Target::Subjob(i)) => json!(i),
-            None => Value::Null,
-        };
-        let cause = match (f.cause, event) {
-            (Cause::Event, Some(e)) => event_json(e),
-            (Cause::Submitted(job), _) => event_json(&Event::job(EventName::Submit, job)),
-            (Cause::Tick(t), _) => json!({"time": t}),
-            _ => json!({"registration": true}),
-        };
-        json!({"line": line, "fired": {
-            "job": f.owner, "callback": f.index, "language": action.language.as_str(),
-            "code": &*action.code, "target": target, "cause": cause,
-        }})
-    }
+fn fired(line: usize, f: &Firing, event: Option<&Event>) -> Value {
+    let action = &f.action;
+    let target = match &f.target {
+        Some(Target::Work(w)) => json!(&**w),
+        Some(Target::Subjob(i)) => json!(i),
+        None => Value::Null,
+    };
+    let cause = match (f.cause, event) {
+        (Cause::Event, Some(e)) => event_json(e),
+        (Cause::Submitted(job), _) => event_json(&Event::job(EventName::Submit, job)),
+        (Cause::Tick(t), _) => json!({"time": t}),
+        _ => json!({"registration": true}),
+    };
+    json!({"line": line, "fired": {
+        "job": f.owner, "callback": f.index, "language": action.language.as_str(),
+        "code": &*action.code, "target": target, "cause": cause,
+    }})
 }
 
 /// An event as the wire format writes it.
