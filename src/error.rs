@@ -41,72 +41,147 @@ pub enum ErrorKind {
     IdSpaceExhausted,
 }
 
-/// An error with the place it points to.
+/// An error with the place it points to: the bytes of the offending text, and which
+/// job, callback, trigger and field of a submission it is about, through accessors
+/// ([`Error::job`], [`Error::callback`], [`Error::trigger`], [`Error::field`]), so a
+/// host need not take the message apart.
+///
+/// One pointer wide, so that a `Result<(), Error>` on the per-event path costs nothing
+/// when there is no error.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {
+    inner: Box<Inner>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     span: Option<Span>,
     source: Option<String>,
+    place: Place,
+}
+
+/// Which part of a command an error is about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Place {
+    job: Option<(usize, u64)>,
+    callback: Option<usize>,
+    trigger: Option<usize>,
+    field: Option<&'static str>,
 }
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
-        Error { kind, message: message.into(), span: None, source: None }
+        Error::from(Inner { kind, message: message.into(), span: None, source: None, place: Place::default() })
+    }
+
+    /// Notes the field of a job or callback that the error is about.
+    pub(crate) fn in_field(mut self, field: &'static str) -> Error {
+        self.inner.place.field = Some(field);
+        self
+    }
+
+    /// Notes the job (position in its submission, id) and prefixes the message with it.
+    pub(crate) fn in_job(mut self, position: usize, id: u64) -> Error {
+        self.inner.place.job = Some((position, id));
+        self.prefixed(&format!("job {position} (id {id})"))
+    }
+
+    /// Notes the job's position alone, before its id is known, and prefixes the message.
+    pub(crate) fn in_job_at(mut self, position: usize) -> Error {
+        self.inner.place.job = self.inner.place.job.or(Some((position, 0)));
+        self
+    }
+
+    /// Notes the callback (position in the job's list) and prefixes the message with it.
+    pub(crate) fn in_callback(mut self, position: usize) -> Error {
+        self.inner.place.callback = Some(position);
+        self.prefixed(&format!("callback {position}"))
+    }
+
+    /// Notes the element of a list of triggers that the error is about.
+    pub(crate) fn in_trigger(mut self, position: usize) -> Error {
+        self.inner.place.trigger = Some(position);
+        self
     }
 
     pub(crate) fn at(mut self, span: Span, source: &str) -> Error {
-        self.span = Some(span);
-        self.source = Some(source.to_string());
+        self.inner.span = Some(span);
+        self.inner.source = Some(source.to_string());
         self
     }
 
     /// Points at bytes of a text that cannot be shown (not UTF-8).
     pub(crate) fn spanned(mut self, span: Span) -> Error {
-        self.span = Some(span);
+        self.inner.span = Some(span);
         self
     }
 
     /// Wraps a parse error, prefixing where the trigger came from.
     pub(crate) fn parse(err: ParseError, place: &str) -> Error {
-        Error {
+        Error::from(Inner {
             kind: ErrorKind::Parse(err.kind().clone()),
             message: format!("{place}: {}", err.message()),
             span: Some(err.span()),
             source: Some(err.source_text().to_string()),
-        }
+            place: Place { field: Some("triggers"), ..Place::default() },
+        })
     }
 
     pub(crate) fn prefixed(mut self, place: &str) -> Error {
-        self.message = format!("{place}: {}", self.message);
+        self.inner.message = format!("{place}: {}", self.inner.message);
         self
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.inner.kind
     }
 
     /// The message, without the caret rendering.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// The byte span in [`Error::source_text`], where the error points into a text.
     pub fn span(&self) -> Option<Span> {
-        self.span
+        self.inner.span
     }
 
     /// The trigger or attribute the span points into.
     pub fn source_text(&self) -> Option<&str> {
-        self.source.as_deref()
+        self.inner.source.as_deref()
+    }
+
+    /// The job the error is about: its position in the submission and its id (0 when
+    /// the error arose before the job had an id, such as a bad job id).
+    pub fn job(&self) -> Option<(usize, u64)> {
+        self.inner.place.job
+    }
+
+    /// The callback the error is about: its position in the job's `callbacks`.
+    pub fn callback(&self) -> Option<usize> {
+        self.inner.place.callback
+    }
+
+    /// The element of the callback's list of triggers the error is about, when the
+    /// callback has more than one.
+    pub fn trigger(&self) -> Option<usize> {
+        self.inner.place.trigger
+    }
+
+    /// The field the error is about, as the wire format names it: `id`, `pgrp`,
+    /// `label`, `subjobs`, `dependency`, `triggers`, `code` or `maximum`.
+    pub fn field(&self) -> Option<&'static str> {
+        self.inner.place.field
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "error: {}", self.message)?;
-        match (&self.source, self.span) {
+        writeln!(f, "error: {}", self.inner.message)?;
+        match (&self.inner.source, self.inner.span) {
             (Some(source), Some(span)) => render_caret(f, source, span),
             _ => Ok(()),
         }
@@ -114,3 +189,9 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<Inner> for Error {
+    fn from(inner: Inner) -> Error {
+        Error { inner: Box::new(inner) }
+    }
+}

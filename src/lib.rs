@@ -84,7 +84,7 @@
 //! See the README's performance section for measured figures and the commands that
 //! reproduce them; [`Engine::memory_usage`] reports bytes by structure and
 //! [`Engine::stats`] counts postings touched.
-#![deny(missing_docs)]
+#![deny(missing_docs, missing_debug_implementations)]
 
 /// The README's examples are doctests too.
 #[cfg(doctest)]
@@ -114,5 +114,5 @@ pub use error::{Error, ErrorKind};
 pub use front::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};
 pub use front::registry::{Action, Limits};
 pub use host::command::{Apply, Command, Outcome, Reply};
-pub use syntax::{EventName, EventType};
+pub use syntax::{EventName, EventType, UnknownWord};
 pub use tools::reference::Reference;

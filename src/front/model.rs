@@ -40,6 +40,9 @@ impl Language {
     }
 }
 
+crate::syntax::word_enum!(Language, "language", "one of qube, python, perl, mail");
+crate::syntax::word_enum!(JobStatus, "status", "pending or blocked");
+
 /// A callback as submitted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallbackSpec {
@@ -66,13 +69,28 @@ impl CallbackSpec {
 }
 
 /// A job's status at submit (spec §1).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum JobStatus {
     /// Ready to run.
     #[default]
     Pending,
     /// Waiting to be unblocked.
     Blocked,
+}
+
+impl JobStatus {
+    /// The lowercase spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Blocked => "blocked",
+        }
+    }
+
+    /// Looks a status up, ignoring ASCII case.
+    pub fn parse(text: &str) -> Option<JobStatus> {
+        [JobStatus::Pending, JobStatus::Blocked].into_iter().find(|s| text.eq_ignore_ascii_case(s.as_str()))
+    }
 }
 
 /// A job as submitted.

@@ -198,8 +198,8 @@ impl Registry {
         let mut plan =
             Plan { jobs: Vec::new(), callbacks: Vec::new(), pgrp: pgrps[0], next_callback: self.next_callback };
         for (i, spec) in specs.iter().enumerate() {
-            let place = format!("job {i} (id {})", ids[i]);
-            let record = self.plan_job(spec, ids[i], pgrps[i], labels[i], &mut plan).map_err(|e| e.prefixed(&place))?;
+            let record =
+                self.plan_job(spec, ids[i], pgrps[i], labels[i], &mut plan).map_err(|e| e.in_job(i, ids[i]))?;
             plan.jobs.push((ids[i], record));
         }
         Ok(plan)
@@ -219,7 +219,7 @@ impl Registry {
         let mut max = self.max_id;
         let mut ids: Vec<u64> = Vec::with_capacity(specs.len());
         for (i, spec) in specs.iter().enumerate() {
-            let bad = |m: String| Error::new(ErrorKind::BadJobId, format!("job {i}: {m}"));
+            let bad = |m: String| Error::new(ErrorKind::BadJobId, format!("job {i}: {m}")).in_job_at(i).in_field("id");
             let id = match spec.id {
                 Some(id) => id,
                 None => max.checked_add(1).ok_or_else(|| bad("no job id is left after u64::MAX".into()))?,
@@ -250,7 +250,9 @@ impl Registry {
                 Some(g) => Err(Error::new(
                     ErrorKind::UnknownGroup,
                     format!("job {i}: process group {g} has no live job; expected an existing pgrp"),
-                )),
+                )
+                .in_job_at(i)
+                .in_field("pgrp")),
             })
             .collect()
     }
@@ -260,7 +262,7 @@ impl Registry {
         let mut labels: Vec<Option<Symbol>> = vec![None; specs.len()];
         for (i, spec) in specs.iter().enumerate() {
             let Some(label) = &spec.label else { continue };
-            let bad = |m: String| Error::new(ErrorKind::BadLabel, format!("job {i} (id {}): {m}", ids[i]));
+            let bad = |m: String| Error::new(ErrorKind::BadLabel, m).in_field("label").in_job(i, ids[i]);
             if !is_label(label) {
                 return Err(bad(format!(
                     "label `{label}` cannot be named by a trigger; expected no `-`, spaces or parentheses, not all digits"
@@ -311,16 +313,15 @@ impl Registry {
             return Err(Error::new(
                 ErrorKind::BadValue,
                 format!("{} subjobs is more than the limit of {}", spec.subjobs, self.limits.subjobs),
-            ));
+            )
+            .in_field("subjobs"));
         }
         let owner = Owner { id, pgrp, pid: spec.pid.filter(|&p| p != 0) };
         let agenda = Agenda::new(spec.agenda.iter().map(|w| self.symbols.intern(w)).collect());
         let first = CallbackId::from_u32(plan.next_callback);
         let mut index = 0u32;
         for (c, cb) in spec.callbacks.iter().enumerate() {
-            let resolved = self
-                .callback(cb, Some(owner), first_free(plan)?, index)
-                .map_err(|e| e.prefixed(&format!("callback {c}")))?;
+            let resolved = self.callback(cb, Some(owner), first_free(plan)?, index).map_err(|e| e.in_callback(c))?;
             push(plan, resolved, &mut index);
         }
         if let Some(dep) = &spec.dependency {
@@ -362,9 +363,9 @@ impl Registry {
         let mut exprs = Vec::with_capacity(triggers.len());
         let mut offset = 0;
         for (t, text) in triggers.iter().enumerate() {
-            let mut expr = parse(text, &self.limits.parse, &self.custom).map_err(|e| {
-                let place = if triggers.len() > 1 { format!("trigger {t}") } else { "trigger".to_string() };
-                Error::parse(e, &place)
+            let mut expr = parse(text, &self.limits.parse, &self.custom).map_err(|e| match triggers.len() {
+                1 => Error::parse(e, "trigger"),
+                _ => Error::parse(e, &format!("trigger {t}")).in_trigger(t),
             })?;
             shift_spans(&mut expr, offset);
             offset += text.len() + OR_JOIN.len();
@@ -384,6 +385,7 @@ impl Registry {
                     ErrorKind::UnknownCode,
                     format!("unknown qube action code `{}`; expected one of spec §6 such as unblock-self", spec.code),
                 )
+                .in_field("code")
             })?),
             _ => None,
         };
@@ -410,8 +412,8 @@ impl Registry {
     /// The callbacks that a `dependency` attribute compiles to (spec §8): one for all job
     /// links, one per agenda item for work links, one per instance for subjob links.
     fn dependency_callbacks(&self, dep: &str, spec: &JobSpec) -> Result<Vec<(Expr, &'static str, String)>, Error> {
-        let links =
-            parse_dependency(dep).map_err(|e| Error::new(ErrorKind::Dependency, e.to_string()).at(e.span, dep))?;
+        let links = parse_dependency(dep)
+            .map_err(|e| Error::new(ErrorKind::Dependency, e.to_string()).at(e.span, dep).in_field("dependency"))?;
         let of = |kind: LinkKind| links.iter().filter(move |l| l.kind == kind);
         let mut out = Vec::new();
         if of(LinkKind::Job).next().is_some() {

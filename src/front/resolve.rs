@@ -164,7 +164,7 @@ impl Resolver<'_> {
     }
 
     fn context(&mut self, context: &Context) -> Result<Ctx, Error> {
-        let bad = |what: &str| Error::new(ErrorKind::BadContext, what.to_string());
+        let bad = |what: &str| Error::new(ErrorKind::BadContext, what.to_string()).in_field("triggers");
         match (context, self.owner) {
             (Context::Id(id), _) => Ok(Ctx::Job(*id)),
             (Context::SelfJob, Some(o)) => Ok(Ctx::Job(o.id)),

@@ -1,6 +1,59 @@
 //! The syntax tree of a trigger.
 
+use std::fmt;
+
 use super::Span;
+
+/// A word that names none of a small enum's values, from its `FromStr`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownWord {
+    what: &'static str,
+    expected: &'static str,
+    word: String,
+}
+
+impl UnknownWord {
+    /// Says that `word` is not one of `expected` (a list for people), naming `what`.
+    pub fn new(what: &'static str, expected: &'static str, word: &str) -> UnknownWord {
+        UnknownWord { what, expected, word: word.to_string() }
+    }
+
+    /// The word that was not recognised.
+    pub fn word(&self) -> &str {
+        &self.word
+    }
+}
+
+impl fmt::Display for UnknownWord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown {} `{}`; expected {}", self.what, self.word, self.expected)
+    }
+}
+
+impl std::error::Error for UnknownWord {}
+
+/// `Display` prints `as_str()`, and `FromStr` is `parse` ignoring ASCII case.
+macro_rules! word_enum {
+    ($ty:ty, $what:literal, $expected:literal) => {
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = $crate::syntax::UnknownWord;
+
+            fn from_str(text: &str) -> Result<$ty, $crate::syntax::UnknownWord> {
+                <$ty>::parse(text).ok_or_else(|| $crate::syntax::UnknownWord::new($what, $expected, text))
+            }
+        }
+    };
+}
+pub(crate) use word_enum;
+
+word_enum!(EventName, "event name", "one of submit, complete, failed, killed, done, blocked, running, waiting, assigned, removed, modified, timeout, dummy");
+word_enum!(EventType, "event type", "one of job, work, subjob, host");
 
 /// A trigger expression. `And` and `Or` hold two or more operands; the parser keeps
 /// the grouping that the source wrote, so printing and parsing again is the identity.

@@ -12,7 +12,8 @@ mod lexer;
 mod parser;
 mod print;
 
-pub use ast::{Atom, AtomKind, Context, EventName, EventType, Expr, Extra, Name, Schedule};
+pub(crate) use ast::word_enum;
+pub use ast::{Atom, AtomKind, Context, EventName, EventType, Expr, Extra, Name, Schedule, UnknownWord};
 pub use error::{ParseError, ParseErrorKind};
 pub use lexer::{lex, Token, TokenKind};
 pub(crate) use parser::parse_u64 as parse_number;
