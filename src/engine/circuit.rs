@@ -119,7 +119,9 @@ pub(crate) struct Templates {
 impl Templates {
     /// The template of `shape` with `postings` event slots, compiling it on first sight.
     pub fn intern(&mut self, shape: &Shape, postings: u32) -> TemplateId {
-        if let Some(&id) = self.by_shape.get(&(shape.clone(), postings)) {
+        // PERF: looked up by reference; cloning the shape for the key cost two
+        // allocations per registered callback.
+        if let Some(&id) = self.by_shape.get(&ShapeRef(shape, postings)) {
             return id;
         }
         let id = TemplateId::new(self.list.len()).expect("fewer than 2^32 shapes");
@@ -135,6 +137,16 @@ impl Templates {
     pub fn heap_bytes(&self) -> usize {
         self.list.capacity() * std::mem::size_of::<Template>()
             + self.by_shape.capacity() * (std::mem::size_of::<(Shape, u32, TemplateId)>() + 1)
+    }
+}
+
+/// A borrowed `(Shape, u32)` key: hashes as the owned key does, compares equal to it.
+#[derive(Hash)]
+struct ShapeRef<'a>(&'a Shape, u32);
+
+impl hashbrown::Equivalent<(Shape, u32)> for ShapeRef<'_> {
+    fn equivalent(&self, key: &(Shape, u32)) -> bool {
+        *self.0 == key.0 && self.1 == key.1
     }
 }
 

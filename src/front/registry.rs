@@ -360,6 +360,10 @@ impl Registry {
     /// spans of a list's atoms point into the elements joined with ` || `, the text
     /// that later (resolve) errors render.
     fn parse_triggers<'t>(&self, triggers: &'t [String]) -> Result<(Expr, Cow<'t, str>), Error> {
+        if let [text] = triggers {
+            let expr = parse(text, &self.limits.parse, &self.custom).map_err(|e| Error::parse(e, "trigger"))?;
+            return Ok((expr, Cow::Borrowed(text)));
+        }
         let mut exprs = Vec::with_capacity(triggers.len());
         let mut offset = 0;
         for (t, text) in triggers.iter().enumerate() {

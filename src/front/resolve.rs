@@ -195,19 +195,27 @@ pub(crate) fn name_key(name: &Name, symbols: &mut Interner) -> NameKey {
 
 /// Merges children of the same operator, drops repeated children, and collapses a
 /// single child into itself.
-fn flatten(and: bool, children: Vec<Shape>) -> Shape {
-    let mut out: Vec<Shape> = Vec::with_capacity(children.len());
-    for child in children {
-        match child {
-            Shape::And(xs) if and => push_unique(&mut out, xs),
-            Shape::Or(xs) if !and => push_unique(&mut out, xs),
-            other => push_unique(&mut out, vec![other]),
+///
+/// PERF: the usual trigger (`a && b` over distinct atoms) needs neither merging nor
+/// dropping, and keeps its vector: no allocation per registered callback.
+fn flatten(and: bool, mut children: Vec<Shape>) -> Shape {
+    let same_op = |x: &Shape| matches!((x, and), (Shape::And(_), true) | (Shape::Or(_), false));
+    let repeated = children.iter().enumerate().any(|(i, x)| children[..i].contains(x));
+    if children.iter().any(same_op) || repeated {
+        let mut out: Vec<Shape> = Vec::with_capacity(children.len());
+        for child in children {
+            match child {
+                Shape::And(xs) if and => push_unique(&mut out, xs),
+                Shape::Or(xs) if !and => push_unique(&mut out, xs),
+                other => push_unique(&mut out, vec![other]),
+            }
         }
+        children = out;
     }
-    match (out.len(), and) {
-        (1, _) => out.pop().expect("one child"),
-        (_, true) => Shape::And(out),
-        (_, false) => Shape::Or(out),
+    match (children.len(), and) {
+        (1, _) => children.pop().unwrap_or(Shape::And(Vec::new())),
+        (_, true) => Shape::And(children),
+        (_, false) => Shape::Or(children),
     }
 }
 

@@ -125,7 +125,17 @@ impl EventName {
 
     /// Looks a name up, ignoring ASCII case.
     pub fn parse(text: &str) -> Option<EventName> {
-        EventName::ALL.into_iter().find(|n| text.eq_ignore_ascii_case(n.as_str()))
+        // PERF: the lowercase spellings, the common case, are one `match` on the bytes;
+        // the case-insensitive search runs only for other spellings.
+        let exact = match text {
+            "complete" => Some(EventName::Complete),
+            "failed" => Some(EventName::Failed),
+            "done" => Some(EventName::Done),
+            "submit" => Some(EventName::Submit),
+            "killed" => Some(EventName::Killed),
+            _ => None,
+        };
+        exact.or_else(|| EventName::ALL.into_iter().find(|n| text.eq_ignore_ascii_case(n.as_str())))
     }
 
     /// Whether an event of this name also satisfies `done` atoms.
@@ -182,7 +192,12 @@ impl EventType {
 
     /// Looks a type up, ignoring ASCII case.
     pub fn parse(text: &str) -> Option<EventType> {
-        EventType::ALL.into_iter().find(|t| text.eq_ignore_ascii_case(t.as_str()))
+        let exact = match text {
+            "work" => Some(EventType::Work),
+            "job" => Some(EventType::Job),
+            _ => None,
+        };
+        exact.or_else(|| EventType::ALL.into_iter().find(|t| text.eq_ignore_ascii_case(t.as_str())))
     }
 }
 

@@ -55,22 +55,27 @@ enum Raw {
 /// # Errors
 /// A control character (other than white space) gives [`ParseErrorKind::ControlCharacter`].
 pub fn lex(source: &str, out: &mut Vec<Token>) -> Result<(), ParseError> {
+    lex_each(source, |t| out.push(t))
+}
+
+/// [`lex`], handing each token to `out`.
+pub(crate) fn lex_each(source: &str, mut out: impl FnMut(Token)) -> Result<(), ParseError> {
     let mut words = WordMerger::default();
     for (raw, range) in Raw::lexer(source).spanned() {
         let span = Span::from(range);
         match raw {
             Ok(Raw::Piece) => words.piece(span),
-            Ok(Raw::Space) => words.space(source, out),
+            Ok(Raw::Space) => words.space(source, &mut out),
             Ok(op) => {
-                words.finish(source, out);
-                out.push(Token { kind: operator_kind(op), span });
+                words.finish(source, &mut out);
+                out(Token { kind: operator_kind(op), span });
             }
             Err(()) => {
                 return Err(ParseError::new(ParseErrorKind::ControlCharacter, span, source));
             }
         }
     }
-    words.finish(source, out);
+    words.finish(source, &mut out);
     Ok(())
 }
 
@@ -100,11 +105,11 @@ impl WordMerger {
         });
     }
 
-    fn space(&mut self, source: &str, out: &mut Vec<Token>) {
+    fn space(&mut self, source: &str, out: &mut impl FnMut(Token)) {
         self.end_word(source, out);
     }
 
-    fn end_word(&mut self, source: &str, out: &mut Vec<Token>) {
+    fn end_word(&mut self, source: &str, out: &mut impl FnMut(Token)) {
         let Some(word) = self.word.take() else { return };
         let text = &source[word.range()];
         let op = if text.eq_ignore_ascii_case("and") {
@@ -117,7 +122,7 @@ impl WordMerger {
         match op {
             Some(kind) => {
                 self.end_atom(out);
-                out.push(Token { kind, span: word });
+                out(Token { kind, span: word });
             }
             None => {
                 self.atom = Some(match self.atom {
@@ -128,13 +133,13 @@ impl WordMerger {
         }
     }
 
-    fn end_atom(&mut self, out: &mut Vec<Token>) {
+    fn end_atom(&mut self, out: &mut impl FnMut(Token)) {
         if let Some(span) = self.atom.take() {
-            out.push(Token { kind: TokenKind::Atom, span });
+            out(Token { kind: TokenKind::Atom, span });
         }
     }
 
-    fn finish(&mut self, source: &str, out: &mut Vec<Token>) {
+    fn finish(&mut self, source: &str, out: &mut impl FnMut(Token)) {
         self.end_word(source, out);
         self.end_atom(out);
     }

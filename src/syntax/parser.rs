@@ -2,7 +2,7 @@
 
 use super::ast::{Atom, AtomKind, Context, EventName, EventType, Expr, Extra, Name, Schedule};
 use super::error::{ParseError, ParseErrorKind as Kind};
-use super::lexer::{lex, Token, TokenKind};
+use super::lexer::{lex_each, Token, TokenKind};
 use super::Span;
 
 /// Bounds that keep hostile triggers cheap. Each one fails with an error naming it.
@@ -76,8 +76,10 @@ pub fn parse(source: &str, limits: &ParseLimits, custom: &CustomNames) -> Result
         let kind = Kind::TooLong { limit: limits.length };
         return Err(ParseError::new(kind, Span::new(0, 0), ""));
     }
-    let mut tokens = Vec::new();
-    lex(source, &mut tokens)?;
+    // PERF: a typical trigger has a handful of tokens; keeping them on the stack saves
+    // an allocation per registered callback.
+    let mut tokens = smallvec::SmallVec::<[Token; 16]>::new();
+    lex_each(source, |t| tokens.push(t))?;
     let mut p = Parser { source, tokens: &tokens, pos: 0, depth: 0, atoms: 0, limits, custom };
     p.trigger()
 }
@@ -229,22 +231,18 @@ impl<'a> AtomParser<'a> {
         let name = self.name(head)?;
         let context = self.context(ctx)?;
         let extra = rest[2];
-        match ty.text.to_ascii_lowercase().as_str() {
-            "time" => {
-                let t = self.number(self.require(extra)?)?;
-                Ok(AtomKind::Clock { owner: Some((name, context)), schedule: Schedule::At(t) })
-            }
-            "repeat" => {
-                let schedule = self.repeat(self.require(extra)?)?;
-                Ok(AtomKind::Clock { owner: Some((name, context)), schedule })
-            }
-            _ => {
-                let Some(ty) = EventType::parse(ty.text) else {
-                    return Err(self.error(Kind::UnknownType(ty.text.to_string()), ty.span));
-                };
-                let extra = self.extra(ty, extra)?;
-                Ok(AtomKind::Event { name, ty, context, extra })
-            }
+        if let Some(ty) = EventType::parse(ty.text) {
+            let extra = self.extra(ty, extra)?;
+            return Ok(AtomKind::Event { name, ty, context, extra });
+        }
+        if ty.text.eq_ignore_ascii_case("time") {
+            let t = self.number(self.require(extra)?)?;
+            Ok(AtomKind::Clock { owner: Some((name, context)), schedule: Schedule::At(t) })
+        } else if ty.text.eq_ignore_ascii_case("repeat") {
+            let schedule = self.repeat(self.require(extra)?)?;
+            Ok(AtomKind::Clock { owner: Some((name, context)), schedule })
+        } else {
+            Err(self.error(Kind::UnknownType(ty.text.to_string()), ty.span))
         }
     }
 
@@ -364,12 +362,61 @@ pub(crate) fn parse_u64(text: &str) -> Option<u64> {
 /// non-empty, hold no `-`, white space, parentheses, `&&` or `||`, are not all digits,
 /// and are not `self`, `parent`, `and` or `or`.
 pub fn is_label(text: &str) -> bool {
+    // PERF: one pass over the bytes for ASCII labels, the usual kind; the rest take the
+    // character checks.
+    let mut digits_only = true;
+    let mut previous = 0u8;
+    for &b in text.as_bytes() {
+        let pair = (b == b'&' || b == b'|') && b == previous;
+        if pair || matches!(b, b'-' | b'(' | b')') || b.is_ascii_whitespace() || b.is_ascii_control() {
+            return false;
+        }
+        digits_only &= b.is_ascii_digit();
+        previous = b;
+    }
+    let unicode_ok = text.is_ascii() || !text.chars().any(|c| c.is_whitespace() || c.is_control());
     !text.is_empty()
-        && !text.bytes().all(|b| b.is_ascii_digit())
-        && !text.chars().any(|c| c == '-' || c == '(' || c == ')' || c.is_whitespace() || c.is_control())
-        && !text.contains("&&")
-        && !text.contains("||")
+        && !digits_only
+        && unicode_ok
         && !matches!(text, "self" | "parent")
         && !text.eq_ignore_ascii_case("and")
         && !text.eq_ignore_ascii_case("or")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_label;
+
+    /// The rule of `is_label` written plainly, to check the one-pass version against.
+    fn plain(text: &str) -> bool {
+        !text.is_empty()
+            && !text.bytes().all(|b| b.is_ascii_digit())
+            && !text.chars().any(|c| c == '-' || c == '(' || c == ')' || c.is_whitespace() || c.is_control())
+            && !text.contains("&&")
+            && !text.contains("||")
+            && !matches!(text, "self" | "parent")
+            && !text.eq_ignore_ascii_case("and")
+            && !text.eq_ignore_ascii_case("or")
+    }
+
+    #[test]
+    fn one_pass_label_check_matches_the_plain_rule() {
+        let pieces = [
+            "a", "Z", "0", "9", "-", "(", ")", "&", "|", " ", "\t", "\u{b}", "\u{85}", "\u{a0}", "é", "_", "self",
+            "and", "OR", "\u{7f}", "\u{0}",
+        ];
+        let mut texts = vec![String::new()];
+        for a in pieces {
+            texts.push(a.to_string());
+            for b in pieces {
+                texts.push(format!("{a}{b}"));
+                for c in ["x", "&", "|", "1"] {
+                    texts.push(format!("{a}{b}{c}"));
+                }
+            }
+        }
+        for t in &texts {
+            assert_eq!(is_label(t), plain(t), "{t:?}");
+        }
+    }
 }
