@@ -10,8 +10,9 @@ use super::prefetch::prefetch;
 use super::{Facts, Matcher, MemoryUsage, RawBatchFiring};
 use crate::front::ids::CallbackId;
 use crate::front::model::{Cause, RawFiring};
+use crate::front::plan::CallbackRef;
 use crate::front::registry::{JobRecord, Registry, ResolvedEvent};
-use crate::front::resolve::{Resolved, Slot};
+use crate::front::resolve::Slot;
 use crate::syntax::Schedule;
 
 /// Callbacks per storage chunk; a chunk is freed when all its callbacks are removed.
@@ -166,9 +167,9 @@ impl Compiled {
         }
     }
 
-    fn register_one(&mut self, cb: &Resolved, facts: Option<&Facts>, reg: &Registry) -> bool {
+    fn register_one(&mut self, cb: &CallbackRef<'_>, facts: Option<&Facts>, reg: &Registry) -> bool {
         let postings = cb.slots.iter().filter(|s| matches!(s, Slot::Event(_))).count() as u32;
-        let template = self.catalog.templates.intern(&cb.shape, postings);
+        let template = self.catalog.templates.intern(cb.shape, postings);
         let words = self.catalog.templates.get(template).words();
         let kind = self.catalog.kind(template, cb.action);
         self.catalog.note_owner(cb.id, cb.owner.unwrap_or(0), cb.index);
@@ -227,10 +228,16 @@ fn chunk_live(chunks: &[Option<Box<[CallbackState]>>], cb: CallbackId) -> bool {
 }
 
 impl Matcher for Compiled {
-    fn register(&mut self, reg: &Registry, callbacks: &[Resolved], facts: Option<&Facts>, out: &mut Vec<RawFiring>) {
+    fn register<'a>(
+        &mut self,
+        reg: &Registry,
+        callbacks: impl Iterator<Item = CallbackRef<'a>>,
+        facts: Option<&Facts>,
+        out: &mut Vec<RawFiring>,
+    ) {
         let mut preset = Vec::new();
         for cb in callbacks {
-            if self.register_one(cb, facts, reg) {
+            if self.register_one(&cb, facts, reg) {
                 preset.push(cb.id);
             }
         }

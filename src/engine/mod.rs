@@ -24,8 +24,9 @@ use crate::front::ids::CallbackId;
 use std::sync::Arc;
 
 use crate::front::model::{CallbackSpec, Cause, Event, Firing, JobSpec, RawFiring, RawTarget, Target};
+use crate::front::plan::CallbackRef;
 use crate::front::registry::{JobRecord, Limits, Registry, ResolvedEvent};
-use crate::front::resolve::{ExtraKey, NameKey, Resolved, Term};
+use crate::front::resolve::{ExtraKey, NameKey, Term};
 use crate::front::CodeLevel;
 use crate::syntax::{EventName, EventType};
 
@@ -33,7 +34,13 @@ use crate::syntax::{EventName, EventType};
 /// [`crate::tools::reference::Naive`] only.
 pub(crate) trait Matcher: Send {
     /// Registers callbacks (ids increasing) and fires those already true.
-    fn register(&mut self, reg: &Registry, callbacks: &[Resolved], facts: Option<&Facts>, out: &mut Vec<RawFiring>);
+    fn register<'a>(
+        &mut self,
+        reg: &Registry,
+        callbacks: impl Iterator<Item = CallbackRef<'a>>,
+        facts: Option<&Facts>,
+        out: &mut Vec<RawFiring>,
+    );
     /// Processes one event.
     fn event(&mut self, reg: &Registry, ev: &ResolvedEvent, cause: Cause, out: &mut Vec<RawFiring>);
     /// Processes events in order, tagging each firing with its event's position. Gives
@@ -263,9 +270,13 @@ impl<M: Matcher> Engine<M> {
     }
 
     fn submit_raw(&mut self, jobs: &[JobSpec], out: &mut Vec<RawFiring>) -> Result<Submission, Error> {
-        let plan = self.reg.plan(jobs)?;
+        let mut planner = self.reg.planner();
+        for job in jobs {
+            self.reg.plan_job(&mut planner, job);
+        }
+        let plan = self.reg.finish_plan(planner)?;
         self.reg.commit(&plan);
-        self.matcher.register(&self.reg, &plan.callbacks, self.facts.as_ref(), out);
+        self.matcher.register(&self.reg, plan.callbacks(), self.facts.as_ref(), out);
         let ids: Vec<u64> = plan.jobs.iter().map(|(id, _)| *id).collect();
         for &id in &ids {
             let event = Event::job(EventName::Submit, id);
@@ -283,7 +294,7 @@ impl<M: Matcher> Engine<M> {
         let resolved = self.reg.global(spec)?;
         let mut raw = std::mem::take(&mut self.raw);
         raw.clear();
-        self.matcher.register(&self.reg, std::slice::from_ref(&resolved), self.facts.as_ref(), &mut raw);
+        self.matcher.register(&self.reg, std::iter::once(resolved.as_ref()), self.facts.as_ref(), &mut raw);
         self.publish(&raw, out);
         self.raw = raw;
         Ok((resolved.id, resolved.index))

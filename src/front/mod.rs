@@ -12,6 +12,7 @@ pub(crate) mod dependency;
 pub mod ids;
 pub(crate) mod intern;
 pub(crate) mod model;
+pub(crate) mod plan;
 pub(crate) mod registry;
 pub(crate) mod resolve;
 

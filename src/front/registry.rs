@@ -13,9 +13,7 @@ use crate::front::intern::Interner;
 use crate::front::model::{CallbackSpec, Event, EventExtra, JobSpec, Language};
 use crate::front::resolve::{name_key, resolve, Ctx, ExtraKey, NameKey, Owner, Resolved, Shape};
 use crate::front::{parse_dependency, CodeLevel, Link, LinkKind};
-use crate::syntax::{
-    is_label, parse, Atom, AtomKind, CustomNames, EventName, EventType, Expr, Extra, Name, ParseLimits, Span,
-};
+use crate::syntax::{parse, Atom, AtomKind, CustomNames, EventName, EventType, Expr, Extra, Name, ParseLimits, Span};
 
 /// A live job.
 #[derive(Clone, Debug)]
@@ -47,7 +45,7 @@ pub(crate) enum Agenda {
 }
 
 impl Agenda {
-    fn new(mut symbols: Vec<Symbol>) -> Agenda {
+    pub(super) fn new(mut symbols: Vec<Symbol>) -> Agenda {
         symbols.sort_unstable();
         symbols.dedup();
         let (Some(first), Some(last)) = (symbols.first(), symbols.last()) else {
@@ -96,10 +94,10 @@ pub struct Action {
 
 /// A trigger parsed once, for universal callbacks attached to every job.
 #[derive(Clone, Debug)]
-struct Universal {
-    expr: Expr,
-    source: String,
-    action: ActionId,
+pub(super) struct Universal {
+    pub(super) expr: Expr,
+    pub(super) source: String,
+    pub(super) action: ActionId,
 }
 
 /// An event resolved for matching.
@@ -164,18 +162,10 @@ pub(crate) struct Registry {
     pub limits: Limits,
     actions: Vec<Arc<Action>>,
     action_ids: HashMap<Action, ActionId>,
-    universal: Vec<Universal>,
-    max_id: u64,
-    next_callback: u32,
+    pub(super) universal: Vec<Universal>,
+    pub(super) max_id: u64,
+    pub(super) next_callback: u32,
     globals: u32,
-}
-
-/// A submission planned but not yet applied.
-pub(crate) struct Plan {
-    pub jobs: Vec<(u64, JobRecord)>,
-    pub callbacks: Vec<Resolved>,
-    pub pgrp: u64,
-    next_callback: u32,
 }
 
 impl Registry {
@@ -185,160 +175,6 @@ impl Registry {
 
     pub fn action(&self, id: ActionId) -> &Arc<Action> {
         &self.actions[id.as_usize()]
-    }
-
-    /// Checks a whole submission without changing the registry (symbols aside).
-    pub fn plan(&mut self, specs: &[JobSpec]) -> Result<Plan, Error> {
-        if specs.is_empty() {
-            return Err(Error::new(ErrorKind::EmptySubmission, "empty submission; expected at least one job"));
-        }
-        let ids = self.assign_ids(specs)?;
-        let pgrps = self.assign_groups(specs, &ids)?;
-        let labels = self.assign_labels(specs, &ids, &pgrps)?;
-        let mut plan =
-            Plan { jobs: Vec::new(), callbacks: Vec::new(), pgrp: pgrps[0], next_callback: self.next_callback };
-        for (i, spec) in specs.iter().enumerate() {
-            let record =
-                self.plan_job(spec, ids[i], pgrps[i], labels[i], &mut plan).map_err(|e| e.in_job(i, ids[i]))?;
-            plan.jobs.push((ids[i], record));
-        }
-        Ok(plan)
-    }
-
-    /// Applies a plan made by [`Registry::plan`] with no change in between.
-    pub fn commit(&mut self, plan: &Plan) {
-        for (id, record) in &plan.jobs {
-            self.max_id = self.max_id.max(*id);
-            self.groups.entry(record.pgrp).or_default().insert(record.label, *id);
-            self.jobs.insert(*id, record.clone());
-        }
-        self.next_callback = plan.next_callback;
-    }
-
-    fn assign_ids(&self, specs: &[JobSpec]) -> Result<Vec<u64>, Error> {
-        let mut max = self.max_id;
-        let mut ids: Vec<u64> = Vec::with_capacity(specs.len());
-        for (i, spec) in specs.iter().enumerate() {
-            let bad = |m: String| Error::new(ErrorKind::BadJobId, format!("job {i}: {m}")).in_job_at(i).in_field("id");
-            let id = match spec.id {
-                Some(id) => id,
-                None => max.checked_add(1).ok_or_else(|| bad("no job id is left after u64::MAX".into()))?,
-            };
-            if id == 0 {
-                return Err(bad("job id 0 is reserved for `no parent`".into()));
-            }
-            if self.jobs.contains_key(&id) {
-                return Err(bad(format!("job id {id} is already live")));
-            }
-            if ids.contains(&id) {
-                return Err(bad(format!("job id {id} is repeated in the submission")));
-            }
-            max = max.max(id);
-            ids.push(id);
-        }
-        Ok(ids)
-    }
-
-    fn assign_groups(&self, specs: &[JobSpec], ids: &[u64]) -> Result<Vec<u64>, Error> {
-        let new_group = ids[0];
-        specs
-            .iter()
-            .enumerate()
-            .map(|(i, spec)| match spec.pgrp {
-                None => Ok(new_group),
-                Some(g) if g == new_group || self.groups.contains_key(&g) => Ok(g),
-                Some(g) => Err(Error::new(
-                    ErrorKind::UnknownGroup,
-                    format!("job {i}: process group {g} has no live job; expected an existing pgrp"),
-                )
-                .in_job_at(i)
-                .in_field("pgrp")),
-            })
-            .collect()
-    }
-
-    fn assign_labels(&mut self, specs: &[JobSpec], ids: &[u64], pgrps: &[u64]) -> Result<Vec<Symbol>, Error> {
-        let mut taken: Vec<(u64, Symbol)> = Vec::new();
-        let mut labels: Vec<Option<Symbol>> = vec![None; specs.len()];
-        for (i, spec) in specs.iter().enumerate() {
-            let Some(label) = &spec.label else { continue };
-            let bad = |m: String| Error::new(ErrorKind::BadLabel, m).in_field("label").in_job(i, ids[i]);
-            if !is_label(label) {
-                return Err(bad(format!(
-                    "label `{label}` cannot be named by a trigger; expected no `-`, spaces or parentheses, not all digits"
-                )));
-            }
-            let sym = self.symbols.intern(label);
-            if self.label_taken(pgrps[i], sym, &taken) {
-                return Err(bad(format!("label `{label}` is already used in process group {}", pgrps[i])));
-            }
-            taken.push((pgrps[i], sym));
-            labels[i] = Some(sym);
-        }
-        for (i, slot) in labels.iter_mut().enumerate() {
-            if slot.is_none() {
-                let sym = self.generated_label(pgrps[i], &taken);
-                taken.push((pgrps[i], sym));
-                *slot = Some(sym);
-            }
-        }
-        Ok(labels.into_iter().map(|l| l.expect("every job has a label now")).collect())
-    }
-
-    fn label_taken(&self, pgrp: u64, sym: Symbol, taken: &[(u64, Symbol)]) -> bool {
-        taken.contains(&(pgrp, sym)) || self.groups.get(&pgrp).is_some_and(|g| g.contains_key(&sym))
-    }
-
-    /// The smallest `qubeN` free in the group.
-    fn generated_label(&mut self, pgrp: u64, taken: &[(u64, Symbol)]) -> Symbol {
-        let mut n = 0u64;
-        loop {
-            let sym = self.symbols.intern(&format!("qube{n}"));
-            if !self.label_taken(pgrp, sym, taken) {
-                return sym;
-            }
-            n += 1;
-        }
-    }
-
-    fn plan_job(
-        &mut self,
-        spec: &JobSpec,
-        id: u64,
-        pgrp: u64,
-        label: Symbol,
-        plan: &mut Plan,
-    ) -> Result<JobRecord, Error> {
-        if spec.subjobs > self.limits.subjobs {
-            return Err(Error::new(
-                ErrorKind::BadValue,
-                format!("{} subjobs is more than the limit of {}", spec.subjobs, self.limits.subjobs),
-            )
-            .in_field("subjobs"));
-        }
-        let owner = Owner { id, pgrp, pid: spec.pid.filter(|&p| p != 0) };
-        let agenda = Agenda::new(spec.agenda.iter().map(|w| self.symbols.intern(w)).collect());
-        let first = CallbackId::from_u32(plan.next_callback);
-        let mut index = 0u32;
-        for (c, cb) in spec.callbacks.iter().enumerate() {
-            let resolved = self.callback(cb, Some(owner), first_free(plan)?, index).map_err(|e| e.in_callback(c))?;
-            push(plan, resolved, &mut index);
-        }
-        if let Some(dep) = &spec.dependency {
-            for (shape_expr, code, source) in self.dependency_callbacks(dep, spec)? {
-                let action = self.intern_action(Language::Qube, code, None, Some(level_of(code)));
-                let (slots, shape) = resolve(&shape_expr, Some(owner), &source, &mut self.symbols)?;
-                let cb = Resolved { id: first_free(plan)?, owner: Some(id), index, action, slots, shape };
-                push(plan, cb, &mut index);
-            }
-        }
-        for u in &self.universal {
-            if let Ok((slots, shape)) = resolve(&u.expr, Some(owner), &u.source, &mut self.symbols) {
-                let cb = Resolved { id: first_free(plan)?, owner: Some(id), index, action: u.action, slots, shape };
-                push(plan, cb, &mut index);
-            }
-        }
-        Ok(JobRecord { pgrp, label, agenda, subjobs: spec.subjobs, first_callback: first, callbacks: index })
     }
 
     /// Parses, checks and resolves one callback.
@@ -396,7 +232,7 @@ impl Registry {
         Ok(self.intern_action(spec.language, &spec.code, spec.maximum, level))
     }
 
-    fn intern_action(
+    pub(super) fn intern_action(
         &mut self,
         language: Language,
         code: &str,
@@ -415,7 +251,11 @@ impl Registry {
 
     /// The callbacks that a `dependency` attribute compiles to (spec §8): one for all job
     /// links, one per agenda item for work links, one per instance for subjob links.
-    fn dependency_callbacks(&self, dep: &str, spec: &JobSpec) -> Result<Vec<(Expr, &'static str, String)>, Error> {
+    pub(super) fn dependency_callbacks(
+        &self,
+        dep: &str,
+        spec: &JobSpec,
+    ) -> Result<Vec<(Expr, &'static str, String)>, Error> {
         let links = parse_dependency(dep)
             .map_err(|e| Error::new(ErrorKind::Dependency, e.to_string()).at(e.span, dep).in_field("dependency"))?;
         let of = |kind: LinkKind| links.iter().filter(move |l| l.kind == kind);
@@ -540,25 +380,12 @@ fn shift_spans(expr: &mut Expr, offset: usize) {
     }
 }
 
-fn level_of(code: &str) -> CodeLevel {
+pub(super) fn level_of(code: &str) -> CodeLevel {
     CodeLevel::of(code).expect("generated codes are valid")
 }
 
-fn id_space() -> Error {
+pub(super) fn id_space() -> Error {
     Error::new(ErrorKind::IdSpaceExhausted, "more than 2^32 callbacks registered over the engine's life")
-}
-
-fn first_free(plan: &Plan) -> Result<CallbackId, Error> {
-    if plan.next_callback == u32::MAX {
-        return Err(id_space());
-    }
-    Ok(CallbackId::from_u32(plan.next_callback))
-}
-
-fn push(plan: &mut Plan, cb: Resolved, index: &mut u32) {
-    plan.callbacks.push(cb);
-    plan.next_callback += 1;
-    *index += 1;
 }
 
 fn link_atom(link: &Link, ty: EventType, extra: Extra) -> Expr {

@@ -73,9 +73,16 @@ impl Naive {
 }
 
 impl Matcher for Naive {
-    fn register(&mut self, reg: &Registry, callbacks: &[Resolved], _facts: Option<&Facts>, out: &mut Vec<RawFiring>) {
+    fn register<'a>(
+        &mut self,
+        reg: &Registry,
+        callbacks: impl Iterator<Item = crate::front::plan::CallbackRef<'a>>,
+        _facts: Option<&Facts>,
+        out: &mut Vec<RawFiring>,
+    ) {
         let mut preset = Vec::new();
         for r in callbacks {
+            let r = &r.to_resolved();
             let mut cb = NaiveCallback {
                 resolved: r.clone(),
                 latch: vec![false; r.slots.len()],
