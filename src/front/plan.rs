@@ -182,7 +182,7 @@ impl Registry {
         planner.count += 1;
         let result = self.plan_job_phases(planner, spec, i);
         if let Err((phase, e)) = result {
-            if planner.error.as_ref().is_none_or(|(p, _)| phase < *p) {
+            if !planner.error.as_ref().is_some_and(|(p, _)| *p <= phase) {
                 planner.error = Some((phase, e));
             }
         }
