@@ -54,7 +54,7 @@ fn compiled_engine(farm: &Farm) -> Engine {
 }
 
 fn reference_engine(farm: &Farm) -> Reference {
-    let mut engine = Reference::reference(Config::default());
+    let mut engine = Reference::new(Config::default());
     for sub in farm.submissions() {
         engine.submit(&sub, &mut Vec::new()).expect("valid farm");
     }
@@ -96,7 +96,7 @@ fn bench_register(c: &mut Criterion) {
     });
     group.bench_function("reference/and2_10x1000", |b| {
         b.iter_batched(
-            || Reference::reference(Config::default()),
+            || Reference::new(Config::default()),
             |mut engine| engine.submit(&sub, &mut Vec::new()).expect("valid farm"),
             BatchSize::LargeInput,
         )
@@ -185,7 +185,7 @@ fn bench_fanout(c: &mut Criterion) {
             })
         });
         if u64::from(n) <= REFERENCE_MAX_CALLBACKS {
-            let mut reference = Reference::reference(Config::default());
+            let mut reference = Reference::new(Config::default());
             subs.iter().for_each(|s| drop(reference.submit(s, &mut Vec::new()).expect("valid fanout")));
             group.bench_function(BenchmarkId::new("reference", label(n.into())), |b| {
                 b.iter(|| {

@@ -12,8 +12,9 @@
 //!   time or [`Engine::process_batch`] many, [`Engine::advance_clock`],
 //!   [`Engine::remove_job`]. What fired comes back as [`Firing`]s, in a deterministic
 //!   order, with the work item or instance a qube code acts on ([`Target`]).
-//! - [`Reference`] is the same front-end over the naive reference semantics: the
-//!   oracle of the tests and the baseline of the benchmarks.
+//! - [`Reference`] is a naive implementation of the same specification, sharing only
+//!   the syntax tree with the engine: the oracle of the tests and the baseline of the
+//!   benchmarks.
 //! - [`syntax`] parses triggers on their own; [`wire`] is the JSON-lines format of
 //!   `trigwire run`; [`qube`] holds action codes, the `dependency` attribute and
 //!   `callbacks.conf`; [`sim`] is a small farm simulator.

@@ -365,7 +365,7 @@ fn removals_and_sweeps_match_the_reference() {
     }
     let expected = one_at_a_time(&s);
     assert!(expected.2.sweeps > 0, "the scenario should sweep the index");
-    let mut reference = trigwire::Reference::reference(trigwire::Config::default());
+    let mut reference = trigwire::Reference::new(trigwire::Config::default());
     for sub in &s.submissions {
         reference.submit(sub, &mut Vec::new()).expect("valid submission");
     }
@@ -398,7 +398,7 @@ fn frames_registered_in_descending_order_match_the_reference() {
         (1..=frames).rev().map(|f| CallbackSpec::qube(&format!("complete-work-up-{f}"), "unblock-work-self")).collect();
     let down = JobSpec { id: Some(2), agenda, callbacks, ..JobSpec::default() };
     let mut engine = Engine::default();
-    let mut reference = trigwire::Reference::reference(trigwire::Config::default());
+    let mut reference = trigwire::Reference::new(trigwire::Config::default());
     engine.submit(&[up.clone(), down.clone()], &mut Vec::new()).expect("valid");
     reference.submit(&[up, down], &mut Vec::new()).expect("valid");
     let (mut a, mut b) = (Vec::new(), Vec::new());

@@ -48,7 +48,7 @@ fn replay_compiled(case: &Path, log: &[u8], mode: Mode) -> Vec<Value> {
 
 fn replay_reference(case: &Path, log: &[u8]) -> Vec<Value> {
     let (config, names) = engine_for(case);
-    let mut engine = Reference::reference(config);
+    let mut engine = Reference::new(config);
     for n in &names {
         engine.register_event_name(n).expect("valid custom name");
     }

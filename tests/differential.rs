@@ -151,7 +151,7 @@ fn log(steps: &[Value]) -> String {
 fn compare(steps: &[Value], retroactive: bool) -> Result<(), TestCaseError> {
     let text = log(steps);
     let config = Config { retroactive, ..Config::default() };
-    let expected = Replay::new(Reference::reference(config)).run_bytes(text.as_bytes(), Mode::OneByOne).0;
+    let expected = Replay::new(Reference::new(config)).run_bytes(text.as_bytes(), Mode::OneByOne).0;
     for mode in [Mode::OneByOne, Mode::Batch(2), Mode::Batch(64)] {
         let got = Replay::new(Engine::new(config)).run_bytes(text.as_bytes(), mode).0;
         prop_assert_eq!(&got, &expected, "mode {:?}, log:\n{}", mode, text);

@@ -727,7 +727,7 @@ pub fn run_farm(farm: &Farm) {
     }
     let mut rig = Rig {
         engine: Engine::new(config),
-        reference: Reference::reference(config),
+        reference: Reference::new(config),
         batch: Engine::new(config),
         ids: Vec::new(),
     };

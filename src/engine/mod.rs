@@ -1,15 +1,13 @@
-//! The engine: the job registry in front, a matcher behind.
+//! The engine: the job registry in front, the compiled matcher ([`Compiled`]) behind.
 //!
-//! [`Engine`] is generic over its matcher so that the compiled matcher ([`Compiled`])
-//! and the reference semantics ([`crate::tools::reference::Naive`]) share every rule about
-//! jobs, ids, labels, actions, event checking, targets and the order of effects; the
-//! two differ only in how events find the callbacks they satisfy.
+//! The reference semantics ([`crate::Reference`]) share none of this: they implement
+//! the specification on their own, over the same syntax tree, so that the differential
+//! tests can catch a mistake in either.
 
 mod batch;
 mod catalog;
 mod circuit;
 mod clock;
-pub(crate) use clock::first_tick_after;
 mod compiled;
 mod exact;
 mod index;
@@ -30,9 +28,9 @@ use crate::front::resolve::{ExtraKey, NameKey, Term};
 use crate::front::CodeLevel;
 use crate::syntax::{EventName, EventType};
 
-/// How a matcher finds and fires callbacks. Sealed: implemented by [`Compiled`] and
-/// [`crate::tools::reference::Naive`] only.
-pub(crate) trait Matcher: Send {
+/// How the matcher finds and fires callbacks: the interface between the registry and
+/// [`Compiled`].
+trait Matcher: Send {
     /// Registers callbacks (ids increasing) and fires those already true.
     fn register<'a>(
         &mut self,
@@ -137,7 +135,7 @@ impl MemoryUsage {
 /// The facts kept for the `retroactive` option: (job, name, type, extra) that happened,
 /// with `*` recorded beside every exact extra.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Facts {
+struct Facts {
     set: HashSet<(u64, NameKey, EventType, ExtraKey)>,
 }
 
@@ -174,8 +172,8 @@ impl Facts {
     }
 }
 
-/// The trigger engine. `Engine` (the default) is the compiled engine;
-/// [`crate::Reference`] is the same front-end over the naive reference semantics.
+/// The trigger engine: the job registry and the compiled matcher. [`crate::Reference`]
+/// is the independent, naive implementation of the same specification.
 ///
 /// # Example
 /// ```
@@ -197,9 +195,9 @@ impl Facts {
 /// # Ok::<(), trigwire::Error>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct Engine<M = Compiled> {
+pub struct Engine {
     reg: Registry,
-    matcher: M,
+    matcher: Compiled,
     facts: Option<Facts>,
     now: u64,
     /// Reused buffers of matcher firings, turned into [`Firing`]s before they leave.
@@ -216,20 +214,20 @@ impl Default for Engine {
 impl Engine {
     /// A compiled engine with `config`.
     pub fn new(config: Config) -> Engine {
-        Engine::with_matcher(config, Compiled::default())
+        let facts = config.retroactive.then(Facts::default);
+        Engine {
+            reg: Registry::new(config.limits),
+            matcher: Compiled::default(),
+            facts,
+            now: 0,
+            raw: Vec::new(),
+            raw_batch: Vec::new(),
+        }
     }
 
     /// Work counters: postings touched and circuits checked, for tests and benchmarks.
     pub fn stats(&self) -> Stats {
         self.matcher.stats()
-    }
-}
-
-#[allow(private_bounds)]
-impl<M: Matcher> Engine<M> {
-    pub(crate) fn with_matcher(config: Config, matcher: M) -> Engine<M> {
-        let facts = config.retroactive.then(Facts::default);
-        Engine { reg: Registry::new(config.limits), matcher, facts, now: 0, raw: Vec::new(), raw_batch: Vec::new() }
     }
 
     /// Registers an event name beyond the built-in ones, for triggers and events alike.

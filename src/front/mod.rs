@@ -4,8 +4,8 @@
 //! [`model`] holds the host's vocabulary (jobs, callbacks, events, firings); [`registry`]
 //! assigns ids, process groups and labels, checks actions and plans a whole submission
 //! before anything is committed; [`resolve`] binds each atom to a term; `codes` and
-//! `dependency` are the Qube action codes and the `dependency` attribute. Both matchers
-//! (the compiled engine and the reference) read what this stage produces.
+//! `dependency` are the Qube action codes and the `dependency` attribute. The compiled
+//! matcher reads what this stage produces; the reference semantics do not use it.
 
 pub(crate) mod codes;
 pub(crate) mod dependency;

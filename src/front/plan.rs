@@ -83,20 +83,6 @@ pub(crate) struct CallbackRef<'a> {
     pub shape: &'a Shape,
 }
 
-impl CallbackRef<'_> {
-    /// An owned copy.
-    pub fn to_resolved(self) -> Resolved {
-        Resolved {
-            id: self.id,
-            owner: self.owner,
-            index: self.index,
-            action: self.action,
-            slots: self.slots.to_vec(),
-            shape: self.shape.clone(),
-        }
-    }
-}
-
 impl Resolved {
     /// The callback as a matcher reads it.
     pub fn as_ref(&self) -> CallbackRef<'_> {

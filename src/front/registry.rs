@@ -1,6 +1,5 @@
 //! The job registry: ids, process groups, labels, actions, and turning submissions
-//! into resolved callbacks. Both matchers (the compiled engine and the reference)
-//! share it, so they differ only in how they match.
+//! into resolved callbacks for the compiled matcher.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -11,7 +10,7 @@ use crate::error::{Error, ErrorKind};
 use crate::front::ids::{ActionId, CallbackId, Symbol};
 use crate::front::intern::Interner;
 use crate::front::model::{CallbackSpec, Event, EventExtra, JobSpec, Language};
-use crate::front::resolve::{name_key, resolve, Ctx, ExtraKey, NameKey, Owner, Resolved, Shape};
+use crate::front::resolve::{name_key, resolve, Ctx, NameKey, Owner, Resolved, Shape};
 use crate::front::{parse_dependency, CodeLevel, Link, LinkKind};
 use crate::syntax::{parse, Atom, AtomKind, CustomNames, EventName, EventType, Expr, Extra, Name, ParseLimits, Span};
 
@@ -399,19 +398,6 @@ fn and(mut atoms: Vec<Expr>) -> Expr {
     } else {
         Expr::And(atoms)
     }
-}
-
-/// Whether an event matches a term right now (spec §3): the reference semantics of one
-/// atom, also used to initialise latches from known facts.
-pub(crate) fn term_matches(term: &crate::front::resolve::Term, ev: &ResolvedEvent) -> bool {
-    let name_ok = ev.names().any(|n| n == term.name);
-    let ctx_ok = ev.contexts().any(|c| c == term.ctx);
-    let extra_ok = match term.extra {
-        ExtraKey::None => true,
-        ExtraKey::Any => true,
-        ExtraKey::Sym(s) => ev.extra == Some(s),
-    };
-    name_ok && term.ty == ev.ty && ctx_ok && extra_ok
 }
 
 impl Shape {

@@ -55,17 +55,6 @@ pub(crate) enum Shape {
     Or(Vec<Shape>),
 }
 
-impl Shape {
-    /// Evaluates the shape over `latch(slot)`; the reference semantics use this directly.
-    pub fn eval(&self, latch: &dyn Fn(u32) -> bool) -> bool {
-        match self {
-            Shape::Slot(s) => latch(*s),
-            Shape::And(xs) => xs.iter().all(|x| x.eval(latch)),
-            Shape::Or(xs) => xs.iter().any(|x| x.eval(latch)),
-        }
-    }
-}
-
 /// A callback ready for a matcher: resolved slots, shape and action.
 #[derive(Clone, Debug)]
 pub(crate) struct Resolved {

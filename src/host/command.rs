@@ -15,7 +15,7 @@
 //! then its registration firings; for an event or a clock move, its firings. A rejected
 //! command has exactly one outcome, [`Outcome::Rejected`], and changed nothing.
 
-use crate::engine::{BatchFiring, Engine, Matcher, Submission};
+use crate::engine::{BatchFiring, Engine, Submission};
 use crate::error::Error;
 use crate::front::ids::CallbackId;
 use crate::front::model::{CallbackSpec, Event, Firing, JobSpec};
@@ -92,8 +92,7 @@ pub trait Apply {
     }
 }
 
-#[allow(private_bounds)]
-impl<M: Matcher> Apply for Engine<M> {
+impl Apply for Engine {
     fn apply(&mut self, command: &Command, out: &mut Vec<Outcome>) -> Result<(), Error> {
         Engine::apply(self, command, out)
     }
@@ -112,8 +111,7 @@ pub struct Reply {
     pub outcome: Outcome,
 }
 
-#[allow(private_bounds)]
-impl<M: Matcher> Engine<M> {
+impl Engine {
     /// Applies one command, appending its outcomes to `out` in the order of the module
     /// docs. Returns the error of a rejected command (which changed nothing and
     /// appended nothing).

@@ -432,18 +432,69 @@ pub fn measure(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Figures, crate::Error> {
     match subject {
-        Subject::Compiled => measure_with(crate::Engine::default(), true, farm, replay, progress),
-        Subject::Reference => {
-            let reference = crate::Reference::reference(crate::Config::default());
-            measure_with(reference, false, farm, replay, progress)
-        }
+        Subject::Compiled => measure_with(crate::Engine::default(), farm, replay, progress),
+        Subject::Reference => measure_with(crate::Reference::default(), farm, replay, progress),
     }
 }
 
-#[allow(private_bounds)]
-fn measure_with<M: crate::engine::Matcher>(
-    mut engine: crate::Engine<M>,
-    accounts_memory: bool,
+/// What [`measure`] asks of the engine it measures.
+trait Measured {
+    fn submit(&mut self, jobs: &[JobSpec], out: &mut Vec<crate::Firing>) -> Result<(), crate::Error>;
+    fn process(&mut self, event: &Event, out: &mut Vec<crate::Firing>) -> Result<(), crate::Error>;
+    /// Like [`crate::Engine::process_batch`].
+    fn process_batch(&mut self, events: &[Event], out: &mut Vec<crate::BatchFiring>) -> Vec<(usize, crate::Error)>;
+    /// [`crate::Engine::memory_usage`], where the engine accounts its memory.
+    fn memory_usage(&self) -> Option<crate::MemoryUsage>;
+}
+
+impl Measured for crate::Engine {
+    fn submit(&mut self, jobs: &[JobSpec], out: &mut Vec<crate::Firing>) -> Result<(), crate::Error> {
+        crate::Engine::submit(self, jobs, out).map(drop)
+    }
+
+    fn process(&mut self, event: &Event, out: &mut Vec<crate::Firing>) -> Result<(), crate::Error> {
+        crate::Engine::process(self, event, out)
+    }
+
+    fn process_batch(&mut self, events: &[Event], out: &mut Vec<crate::BatchFiring>) -> Vec<(usize, crate::Error)> {
+        crate::Engine::process_batch(self, events, out)
+    }
+
+    fn memory_usage(&self) -> Option<crate::MemoryUsage> {
+        Some(crate::Engine::memory_usage(self))
+    }
+}
+
+impl Measured for crate::Reference {
+    fn submit(&mut self, jobs: &[JobSpec], out: &mut Vec<crate::Firing>) -> Result<(), crate::Error> {
+        crate::Reference::submit(self, jobs, out).map(drop)
+    }
+
+    fn process(&mut self, event: &Event, out: &mut Vec<crate::Firing>) -> Result<(), crate::Error> {
+        crate::Reference::process(self, event, out)
+    }
+
+    /// One event at a time, each firing tagged with its event's position.
+    fn process_batch(&mut self, events: &[Event], out: &mut Vec<crate::BatchFiring>) -> Vec<(usize, crate::Error)> {
+        let mut rejected = Vec::new();
+        let mut one = Vec::new();
+        for (i, event) in events.iter().enumerate() {
+            one.clear();
+            match crate::Reference::process(self, event, &mut one) {
+                Ok(()) => out.extend(one.drain(..).map(|firing| crate::BatchFiring { event: i, firing })),
+                Err(e) => rejected.push((i, e)),
+            }
+        }
+        rejected
+    }
+
+    fn memory_usage(&self) -> Option<crate::MemoryUsage> {
+        None
+    }
+}
+
+fn measure_with(
+    mut engine: impl Measured,
     farm: &Farm,
     replay: ReplayOptions,
     progress: &mut dyn FnMut(Progress),
@@ -469,7 +520,8 @@ fn measure_with<M: crate::engine::Matcher>(
         }
     }
     let callbacks = farm.callbacks();
-    let bytes = accounts_memory.then(|| engine.memory_usage().total() as f64 / callbacks as f64);
+    let memory = engine.memory_usage();
+    let bytes = memory.map(|m| m.total() as f64 / callbacks as f64);
     Ok(Figures {
         callbacks,
         register_s,
@@ -478,19 +530,14 @@ fn measure_with<M: crate::engine::Matcher>(
         events_per_s: tally.events as f64 / match_s.max(1e-9),
         firings: tally.firings,
         bytes_per_callback: bytes,
-        memory: accounts_memory.then(|| breakdown(&engine.memory_usage())),
+        memory: memory.as_ref().map(breakdown),
         peak_rss_bytes: peak_rss_bytes(),
         huge_page_bytes: huge_page_bytes(),
         checksum: tally.checksum,
     })
 }
 
-#[allow(private_bounds)]
-fn register<M: crate::engine::Matcher>(
-    engine: &mut crate::Engine<M>,
-    farm: &Farm,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<f64, crate::Error> {
+fn register(engine: &mut impl Measured, farm: &Farm, progress: &mut dyn FnMut(Progress)) -> Result<f64, crate::Error> {
     let of = u64::from(farm.submissions_len());
     let mut firings = Vec::new();
     let mut seconds = 0.0;
@@ -519,10 +566,9 @@ struct Tally {
 
 impl Tally {
     /// Processes `chunk`; returns the seconds spent in the engine.
-    #[allow(private_bounds)]
-    fn replay<M: crate::engine::Matcher>(
+    fn replay(
         &mut self,
-        engine: &mut crate::Engine<M>,
+        engine: &mut impl Measured,
         chunk: &[Event],
         batch: Option<usize>,
     ) -> Result<f64, crate::Error> {

@@ -1,197 +1,783 @@
-//! The reference semantics: a deliberately naive matcher that re-checks every atom of
-//! every callback on every event. It is the oracle of the differential tests and the
-//! baseline the benchmarks report ratios against. It shares the registry (ids, labels,
-//! actions, targets) with the compiled engine and nothing of its matching.
+//! The reference semantics: a deliberately naive implementation of the trigger-language
+//! specification, written straight from its text. It is the oracle of the differential
+//! tests and the baseline the benchmarks report ratios against.
+//!
+//! It shares nothing with the engine beyond the syntax tree ([`crate::syntax`]), the
+//! public model types and the Qube `dependency` parser: it assigns its own ids, groups
+//! and labels, keeps each callback's parsed [`Expr`] and one latch per atom occurrence,
+//! and on every event walks every live callback and every atom. Labels are looked up
+//! when the event arrives, retroactive facts are found by re-scanning the history of
+//! events, and the clock steps through every due tick. Simple rather than fast: the cost
+//! of an event is proportional to the number of atoms registered.
 
-use crate::engine::{Config, Engine, Facts, Matcher, MemoryUsage};
-use crate::front::model::{Cause, RawFiring};
-use crate::front::registry::{term_matches, JobRecord, Registry, ResolvedEvent};
-use crate::front::resolve::{Ctx, ExtraKey, Resolved, Slot, Term};
-use crate::syntax::{EventType, Schedule};
+use std::collections::HashMap;
+use std::sync::Arc;
 
-/// The engine over the reference semantics.
-pub type Reference = Engine<Naive>;
+use crate::error::{Error, ErrorKind};
+use crate::ids::CallbackId;
+use crate::qube::{parse_dependency, CodeLevel, LinkKind};
+use crate::syntax::{
+    is_label, parse, Atom, AtomKind, Context, CustomNames, EventName, Expr, Extra, Name, ParseErrorKind, Schedule, Span,
+};
+use crate::{
+    Action, Apply, CallbackSpec, Cause, Command, Config, Event, EventExtra, Firing, JobSpec, Language, Outcome,
+    Submission, Target,
+};
 
-impl Engine<Naive> {
-    /// A reference engine with `config`.
-    pub fn reference(config: Config) -> Reference {
-        Engine::with_matcher(config, Naive { retroactive: config.retroactive, ..Naive::default() })
-    }
+/// The reference semantics of spec §1-§8, independent of the engine.
+///
+/// # Example
+/// ```
+/// use trigwire::{CallbackSpec, Config, Event, EventName, JobSpec, Reference};
+/// let mut reference = Reference::new(Config::default());
+/// let mut firings = Vec::new();
+/// let job = JobSpec { callbacks: vec![CallbackSpec::qube("complete-job-7", "unblock-self")], ..JobSpec::default() };
+/// reference.submit(&[job], &mut firings)?;
+/// reference.process(&Event::job(EventName::Complete, 7), &mut firings)?;
+/// assert_eq!(firings.len(), 1);
+/// # Ok::<(), trigwire::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Reference {
+    config: Config,
+    custom: CustomNames,
+    /// Live jobs by id.
+    jobs: HashMap<u64, Job>,
+    /// Every callback ever registered; the position is the callback id.
+    callbacks: Vec<Callback>,
+    universal: Vec<Universal>,
+    /// The largest job id ever accepted.
+    max_id: u64,
+    globals: u32,
+    now: u64,
+    /// Every accepted event, in order, when `retroactive` is on.
+    history: Vec<Event>,
+}
+
+/// A live job.
+#[derive(Clone, Debug)]
+struct Job {
+    pgrp: u64,
+    label: String,
+    agenda: Vec<String>,
+    subjobs: u64,
+    /// Its callbacks' ids.
+    callbacks: Vec<u32>,
+}
+
+/// Who owns a callback, for `self`, `parent` and labels.
+#[derive(Clone, Copy, Debug)]
+struct Owner {
+    id: u64,
+    pgrp: u64,
+    pid: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
-struct NaiveCallback {
-    resolved: Resolved,
+struct Callback {
+    owner: Option<Owner>,
+    index: u32,
+    action: Arc<Action>,
+    expr: Expr,
+    /// The atoms of `expr`, depth first, left to right.
+    atoms: Vec<AtomKind>,
+    /// One latch per atom occurrence.
     latch: Vec<bool>,
-    /// The next pending tick of each clock slot.
+    /// For clock atoms, the next tick still to come.
     next: Vec<Option<u64>>,
     count: u64,
     alive: bool,
 }
 
-/// The naive matcher behind [`Reference`].
-#[derive(Clone, Debug, Default)]
-pub struct Naive {
-    callbacks: Vec<NaiveCallback>,
-    history: Vec<ResolvedEvent>,
-    retroactive: bool,
-    now: u64,
+#[derive(Clone, Debug)]
+struct Universal {
+    expr: Expr,
+    source: String,
+    action: Arc<Action>,
 }
 
-impl Naive {
-    fn try_fire(&mut self, reg: &Registry, i: usize, cause: Cause, out: &mut Vec<RawFiring>) {
-        let cb = &mut self.callbacks[i];
-        let latch = &cb.latch;
-        if !cb.resolved.shape.eval(&|s| latch[s as usize]) {
-            return;
-        }
-        if reg.action(cb.resolved.action).maximum.is_some_and(|m| cb.count >= m) {
-            return;
-        }
-        cb.count += 1;
-        let r = &cb.resolved;
-        out.push(RawFiring { callback: r.id, owner: r.owner, index: r.index, action: r.action, target: None, cause });
-    }
+/// A callback checked but not yet registered.
+struct Pending {
+    owner: Option<Owner>,
+    index: u32,
+    action: Arc<Action>,
+    expr: Expr,
+}
 
-    /// Whether a past event satisfies `term` now: a label means its current holder.
-    fn happened(&self, term: &Term, reg: &Registry) -> bool {
-        let job = match term.ctx {
-            Ctx::Job(id) => Some(id),
-            Ctx::Label(g, l) => reg.label_holder(g, l),
-        };
-        self.history.iter().any(|e| {
-            Some(e.job) == job
-                && e.names().any(|n| n == term.name)
-                && e.ty == term.ty
-                && match term.extra {
-                    ExtraKey::Sym(s) => e.extra == Some(s),
-                    ExtraKey::Any => e.ty != EventType::Job,
-                    ExtraKey::None => true,
-                }
-        })
+impl Default for Reference {
+    fn default() -> Reference {
+        Reference::new(Config::default())
     }
 }
 
-impl Matcher for Naive {
-    fn register<'a>(
-        &mut self,
-        reg: &Registry,
-        callbacks: impl Iterator<Item = crate::front::plan::CallbackRef<'a>>,
-        _facts: Option<&Facts>,
-        out: &mut Vec<RawFiring>,
-    ) {
-        let mut preset = Vec::new();
-        for r in callbacks {
-            let r = &r.to_resolved();
-            let mut cb = NaiveCallback {
-                resolved: r.clone(),
-                latch: vec![false; r.slots.len()],
-                next: vec![None; r.slots.len()],
-                count: 0,
-                alive: true,
+impl Reference {
+    /// A reference with `config`.
+    pub fn new(config: Config) -> Reference {
+        Reference {
+            config,
+            custom: CustomNames::default(),
+            jobs: HashMap::new(),
+            callbacks: Vec::new(),
+            universal: Vec::new(),
+            max_id: 0,
+            globals: 0,
+            now: 0,
+            history: Vec::new(),
+        }
+    }
+
+    /// The current Qube time.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Registers a custom event name (compared ignoring ASCII case).
+    ///
+    /// # Errors
+    /// A name that is built in, already registered, or holds anything but ASCII
+    /// letters, digits and `_`.
+    pub fn register_event_name(&mut self, name: &str) -> Result<(), Error> {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(Error::new(
+                ErrorKind::BadEvent,
+                format!("bad event name `{name}`; expected ASCII letters, digits and `_`"),
+            ));
+        }
+        if !self.custom.insert(name) {
+            return Err(Error::new(ErrorKind::BadEvent, format!("event name `{name}` is already known")));
+        }
+        Ok(())
+    }
+
+    /// Adds a universal callback, attached to every job submitted from now on after its
+    /// own and generated callbacks (skipped for a job where it names `parent` and the
+    /// job has none).
+    ///
+    /// # Errors
+    /// A bad code or trigger.
+    pub fn add_universal(&mut self, spec: &CallbackSpec) -> Result<(), Error> {
+        let action = check_action(spec)?;
+        let (expr, source) = self.parse_triggers(&spec.triggers)?;
+        self.universal.push(Universal { expr, source, action });
+        Ok(())
+    }
+
+    /// Registers a global callback; returns its id and its index among globals.
+    ///
+    /// # Errors
+    /// A bad code or trigger, or one that names `self`, `parent` or a label.
+    pub fn add_global(&mut self, spec: &CallbackSpec, out: &mut Vec<Firing>) -> Result<(CallbackId, u32), Error> {
+        let id = self.callbacks.len();
+        if id >= u32::MAX as usize {
+            return Err(id_space());
+        }
+        let action = check_action(spec)?;
+        let (expr, source) = self.parse_triggers(&spec.triggers)?;
+        check_contexts(&expr, None, &source)?;
+        let index = self.globals;
+        self.globals += 1;
+        self.register(vec![Pending { owner: None, index, action, expr }]);
+        self.fire_preset(id, out);
+        Ok((CallbackId::from_u32(id as u32), index))
+    }
+
+    /// Submits jobs together (spec §1, §8).
+    ///
+    /// # Errors
+    /// Any bad job rejects the whole submission, which then changes nothing.
+    pub fn submit(&mut self, specs: &[JobSpec], out: &mut Vec<Firing>) -> Result<Submission, Error> {
+        if specs.is_empty() {
+            return Err(Error::new(ErrorKind::EmptySubmission, "empty submission; expected at least one job"));
+        }
+        let ids = self.job_ids(specs)?;
+        let pgrps = self.job_groups(specs, &ids)?;
+        let labels = self.job_labels(specs, &ids, &pgrps)?;
+        let mut pending = Vec::new();
+        let mut jobs = Vec::new();
+        for (i, spec) in specs.iter().enumerate() {
+            let owner = Owner { id: ids[i], pgrp: pgrps[i], pid: spec.pid.filter(|&p| p != 0) };
+            let first = pending.len();
+            self.job_callbacks(spec, owner, &mut pending).map_err(|e| e.in_job(i, ids[i]))?;
+            let callbacks = (first..pending.len()).map(|k| (self.callbacks.len() + k) as u32).collect();
+            let job = Job {
+                pgrp: pgrps[i],
+                label: labels[i].clone(),
+                agenda: spec.agenda.clone(),
+                subjobs: spec.subjobs,
+                callbacks,
             };
-            for (s, slot) in r.slots.iter().enumerate() {
-                match slot {
-                    Slot::Event(term) => cb.latch[s] = self.retroactive && self.happened(term, reg),
-                    Slot::Clock(Schedule::At(t)) if *t <= self.now => cb.latch[s] = true,
-                    Slot::Clock(Schedule::At(t)) => cb.next[s] = Some(*t),
-                    Slot::Clock(Schedule::Every { start, every }) => {
-                        cb.next[s] = crate::engine::first_tick_after(*start, *every, self.now);
-                    }
-                }
-            }
-            if cb.latch.iter().any(|&b| b) {
-                preset.push(self.callbacks.len());
-            }
-            self.callbacks.push(cb);
+            jobs.push((ids[i], job));
         }
-        for i in preset {
-            self.try_fire(reg, i, Cause::Registration, out);
+        // Everything is checked: register.
+        for (id, job) in jobs {
+            self.max_id = self.max_id.max(id);
+            self.jobs.insert(id, job);
         }
+        let first = self.callbacks.len();
+        self.register(pending);
+        self.fire_preset(first, out);
+        for &id in &ids {
+            self.dispatch(&Event::job(EventName::Submit, id), Cause::Submitted(id), out)?;
+        }
+        Ok(Submission { ids, pgrp: pgrps[0] })
     }
 
-    fn event(&mut self, reg: &Registry, ev: &ResolvedEvent, cause: Cause, out: &mut Vec<RawFiring>) {
-        for i in 0..self.callbacks.len() {
-            let cb = &mut self.callbacks[i];
-            if !cb.alive {
-                continue;
-            }
-            let mut matched = false;
-            for (s, slot) in cb.resolved.slots.iter().enumerate() {
-                if matches!(slot, Slot::Event(t) if term_matches(t, ev)) {
-                    cb.latch[s] = true;
-                    matched = true;
-                }
-            }
-            if matched {
-                self.try_fire(reg, i, cause, out);
-            }
-        }
-        if self.retroactive {
-            self.history.push(*ev);
-        }
+    /// Processes one event (spec §3).
+    ///
+    /// # Errors
+    /// A `done` event or an unregistered custom name; nothing changes then.
+    pub fn process(&mut self, event: &Event, out: &mut Vec<Firing>) -> Result<(), Error> {
+        self.dispatch(event, Cause::Event, out)
     }
 
-    fn due_ticks(&mut self, to: u64, _limit: u64) -> u64 {
-        let mut n: u64 = 0;
-        for cb in self.callbacks.iter().filter(|c| c.alive) {
-            for (s, next) in cb.next.iter().enumerate() {
-                let Some(t) = next.filter(|&t| t <= to) else { continue };
-                n = n.saturating_add(match cb.resolved.slots[s] {
-                    Slot::Clock(Schedule::Every { every, .. }) => ((to - t) / every).saturating_add(1),
-                    _ => 1,
-                });
-            }
+    /// Moves the clock to `to`, firing every due tick in time order (spec §5, §8).
+    ///
+    /// # Errors
+    /// A move back in time, or more atom ticks than `Limits::ticks_per_move`.
+    pub fn advance_clock(&mut self, to: u64, out: &mut Vec<Firing>) -> Result<(), Error> {
+        if to < self.now {
+            return Err(Error::new(
+                ErrorKind::ClockBackwards,
+                format!("the clock is at {} and cannot move back to {to}", self.now),
+            ));
         }
-        n
-    }
-
-    fn advance(&mut self, reg: &Registry, to: u64, out: &mut Vec<RawFiring>) {
+        if to == self.now {
+            return Ok(());
+        }
+        let limit = self.config.limits.ticks_per_move;
+        if self.ticks_due(to) > limit {
+            return Err(Error::new(
+                ErrorKind::TooManyTicks { limit },
+                format!("moving the clock to {to} would fire more than the limit of {limit} ticks"),
+            ));
+        }
         loop {
-            let due = self
+            let t = self
                 .callbacks
                 .iter()
                 .filter(|c| c.alive)
                 .flat_map(|c| c.next.iter().flatten().copied())
                 .filter(|&t| t <= to)
                 .min();
-            let Some(t) = due else { break };
-            for i in 0..self.callbacks.len() {
-                let cb = &mut self.callbacks[i];
+            let Some(t) = t else { break };
+            for id in 0..self.callbacks.len() {
+                let cb = &mut self.callbacks[id];
                 if !cb.alive {
                     continue;
                 }
                 let mut hit = false;
-                for s in 0..cb.next.len() {
-                    if cb.next[s] != Some(t) {
+                for k in 0..cb.atoms.len() {
+                    if cb.next[k] != Some(t) {
                         continue;
                     }
-                    cb.latch[s] = true;
                     hit = true;
-                    cb.next[s] = match cb.resolved.slots[s] {
-                        Slot::Clock(Schedule::Every { every, .. }) => t.checked_add(every),
+                    cb.latch[k] = true;
+                    cb.next[k] = match &cb.atoms[k] {
+                        AtomKind::Clock { schedule: Schedule::Every { every, .. }, .. } => t.checked_add(*every),
                         _ => None,
                     };
                 }
                 if hit {
-                    self.try_fire(reg, i, Cause::Tick(t), out);
+                    self.try_fire(id, Cause::Tick(t), None, out);
                 }
             }
         }
         self.now = to;
+        Ok(())
     }
 
-    fn remove(&mut self, record: &JobRecord) {
-        let first = record.first_callback;
-        for cb in &mut self.callbacks {
-            let id = cb.resolved.id.as_u32();
-            if id >= first.as_u32() && id < first.as_u32() + record.callbacks {
-                cb.alive = false;
+    /// Removes a live job: its callbacks stop, its label is freed.
+    ///
+    /// # Errors
+    /// A job that is not live.
+    pub fn remove_job(&mut self, id: u64) -> Result<(), Error> {
+        let job =
+            self.jobs.remove(&id).ok_or_else(|| Error::new(ErrorKind::UnknownJob, format!("job {id} is not live")))?;
+        for cb in job.callbacks {
+            let cb = &mut self.callbacks[cb as usize];
+            cb.alive = false;
+            cb.latch = Vec::new();
+            cb.next = Vec::new();
+            cb.atoms = Vec::new();
+        }
+        Ok(())
+    }
+
+    // -- submission --------------------------------------------------------------------
+
+    fn job_ids(&self, specs: &[JobSpec]) -> Result<Vec<u64>, Error> {
+        let mut ids: Vec<u64> = Vec::new();
+        let mut largest = self.max_id;
+        for (i, spec) in specs.iter().enumerate() {
+            let bad = |m: String| Error::new(ErrorKind::BadJobId, format!("job {i}: {m}")).in_job_at(i).in_field("id");
+            let id = match spec.id {
+                Some(id) => id,
+                None if largest == u64::MAX => return Err(bad("no job id is left after u64::MAX".into())),
+                None => largest + 1,
+            };
+            if id == 0 {
+                return Err(bad("job id 0 is reserved for `no parent`".into()));
             }
+            if self.jobs.contains_key(&id) {
+                return Err(bad(format!("job id {id} is already live")));
+            }
+            if ids.contains(&id) {
+                return Err(bad(format!("job id {id} is repeated in the submission")));
+            }
+            largest = largest.max(id);
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    fn job_groups(&self, specs: &[JobSpec], ids: &[u64]) -> Result<Vec<u64>, Error> {
+        let mut pgrps = Vec::new();
+        for (i, spec) in specs.iter().enumerate() {
+            let g = match spec.pgrp {
+                None => ids[0],
+                Some(g) if g == ids[0] || self.jobs.values().any(|j| j.pgrp == g) => g,
+                Some(g) => {
+                    return Err(Error::new(
+                        ErrorKind::UnknownGroup,
+                        format!("job {i}: process group {g} has no live job; expected an existing pgrp"),
+                    )
+                    .in_job_at(i)
+                    .in_field("pgrp"))
+                }
+            };
+            pgrps.push(g);
+        }
+        Ok(pgrps)
+    }
+
+    /// Explicit labels first, then `qubeN` for the others in order (spec §8).
+    fn job_labels(&self, specs: &[JobSpec], ids: &[u64], pgrps: &[u64]) -> Result<Vec<String>, Error> {
+        let mut labels: Vec<Option<String>> = vec![None; specs.len()];
+        let taken = |labels: &[Option<String>], g: u64, l: &str| {
+            self.jobs.values().any(|j| j.pgrp == g && j.label == l)
+                || labels.iter().zip(pgrps).any(|(x, &xg)| xg == g && x.as_deref() == Some(l))
+        };
+        for (i, spec) in specs.iter().enumerate() {
+            let Some(label) = &spec.label else { continue };
+            let bad = |m: String| Error::new(ErrorKind::BadLabel, m).in_field("label").in_job(i, ids[i]);
+            if !is_label(label) {
+                return Err(bad(format!(
+                    "label `{label}` cannot be named by a trigger; expected no `-`, spaces or parentheses, not all digits"
+                )));
+            }
+            if taken(&labels, pgrps[i], label) {
+                return Err(bad(format!("label `{label}` is already used in process group {}", pgrps[i])));
+            }
+            labels[i] = Some(label.clone());
+        }
+        for i in 0..specs.len() {
+            if labels[i].is_none() {
+                let label = (0u64..).map(|n| format!("qube{n}")).find(|l| !taken(&labels, pgrps[i], l));
+                labels[i] = label;
+            }
+        }
+        Ok(labels.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    /// A job's callbacks in order: its own, those of `dependency`, the universal ones.
+    fn job_callbacks(&self, spec: &JobSpec, owner: Owner, pending: &mut Vec<Pending>) -> Result<(), Error> {
+        let limit = self.config.limits.subjobs;
+        if spec.subjobs > limit {
+            return Err(Error::new(
+                ErrorKind::BadValue,
+                format!("{} subjobs is more than the limit of {limit}", spec.subjobs),
+            )
+            .in_field("subjobs"));
+        }
+        let mut index = 0u32;
+        let mut take = |pending: &mut Vec<Pending>, action: Arc<Action>, expr: Expr| {
+            pending.push(Pending { owner: Some(owner), index, action, expr });
+            index += 1;
+        };
+        let full = |pending: &Vec<Pending>| self.callbacks.len() + pending.len() >= u32::MAX as usize;
+        for (c, cb) in spec.callbacks.iter().enumerate() {
+            if full(pending) {
+                return Err(id_space());
+            }
+            let checked = (|| {
+                let action = check_action(cb)?;
+                let (expr, source) = self.parse_triggers(&cb.triggers)?;
+                check_contexts(&expr, Some(owner), &source)?;
+                Ok((action, expr))
+            })();
+            let (action, expr) = checked.map_err(|e: Error| e.in_callback(c))?;
+            take(pending, action, expr);
+        }
+        if let Some(dep) = &spec.dependency {
+            for (code, expr) in dependency(dep, spec)? {
+                if full(pending) {
+                    return Err(id_space());
+                }
+                let level = CodeLevel::of(code);
+                let action = Action { language: Language::Qube, code: code.into(), maximum: None, level };
+                take(pending, Arc::new(action), expr);
+            }
+        }
+        for u in &self.universal {
+            if check_contexts(&u.expr, Some(owner), &u.source).is_ok() {
+                if full(pending) {
+                    return Err(id_space());
+                }
+                take(pending, Arc::clone(&u.action), u.expr.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses a list of triggers into their OR; the atoms' spans point into the
+    /// elements joined with ` || `, which is the source that later errors render.
+    fn parse_triggers(&self, triggers: &[String]) -> Result<(Expr, String), Error> {
+        let mut exprs = Vec::new();
+        let mut offset = 0;
+        for (t, text) in triggers.iter().enumerate() {
+            let mut expr = parse(text, &self.config.limits.parse, &self.custom).map_err(|e| match triggers.len() {
+                1 => Error::parse(e, "trigger"),
+                _ => Error::parse(e, &format!("trigger {t}")).in_trigger(t),
+            })?;
+            shift(&mut expr, offset);
+            offset += text.len() + " || ".len();
+            exprs.push(expr);
+        }
+        match exprs.len() {
+            0 => Err(Error::new(ErrorKind::Parse(ParseErrorKind::Empty), "no trigger given")),
+            1 => Ok((exprs.remove(0), triggers[0].clone())),
+            _ => Ok((Expr::Or(exprs), triggers.join(" || "))),
         }
     }
 
-    fn memory(&self) -> MemoryUsage {
-        MemoryUsage::default()
+    /// Adds checked callbacks, their latches false but for one-shot times already
+    /// reached and (with `retroactive`) facts already known.
+    fn register(&mut self, pending: Vec<Pending>) {
+        for p in pending {
+            let mut atoms = Vec::new();
+            collect_atoms(&p.expr, &mut atoms);
+            let mut latch = vec![false; atoms.len()];
+            let mut next = vec![None; atoms.len()];
+            for (k, atom) in atoms.iter().enumerate() {
+                match atom {
+                    AtomKind::Clock { schedule: Schedule::At(t), .. } if *t <= self.now => latch[k] = true,
+                    AtomKind::Clock { schedule: Schedule::At(t), .. } => next[k] = Some(*t),
+                    AtomKind::Clock { schedule: Schedule::Every { start, every }, .. } => {
+                        next[k] = first_tick_after(*start, *every, self.now);
+                    }
+                    AtomKind::Event { .. } => {}
+                }
+            }
+            self.callbacks.push(Callback {
+                owner: p.owner,
+                index: p.index,
+                action: p.action,
+                expr: p.expr,
+                atoms,
+                latch,
+                next,
+                count: 0,
+                alive: true,
+            });
+        }
     }
+
+    /// Sets the retroactive latches of the callbacks from `first` on, then fires, in
+    /// id order, those whose latches registration set (spec §8).
+    fn fire_preset(&mut self, first: usize, out: &mut Vec<Firing>) {
+        let mut preset = Vec::new();
+        for id in first..self.callbacks.len() {
+            if self.config.retroactive {
+                for k in 0..self.callbacks[id].atoms.len() {
+                    let cb = &self.callbacks[id];
+                    let known = self.history.iter().any(|e| self.atom_matches(&cb.atoms[k], cb.owner, e));
+                    self.callbacks[id].latch[k] |= known;
+                }
+            }
+            if self.callbacks[id].latch.iter().any(|&b| b) {
+                preset.push(id);
+            }
+        }
+        for id in preset {
+            self.try_fire(id, Cause::Registration, None, out);
+        }
+    }
+
+    // -- events ------------------------------------------------------------------------
+
+    fn dispatch(&mut self, event: &Event, cause: Cause, out: &mut Vec<Firing>) -> Result<(), Error> {
+        match &event.name {
+            Name::Builtin(EventName::Done) => {
+                return Err(Error::new(
+                    ErrorKind::BadEvent,
+                    "`done` is derived and cannot be reported; report complete, failed or killed",
+                ));
+            }
+            Name::Builtin(_) => {}
+            Name::Custom(c) => {
+                if self.custom.get(c).is_none() {
+                    return Err(Error::new(ErrorKind::BadEvent, format!("unknown event name `{c}`")));
+                }
+            }
+        }
+        for id in 0..self.callbacks.len() {
+            let cb = &self.callbacks[id];
+            if !cb.alive {
+                continue;
+            }
+            let hits: Vec<usize> =
+                (0..cb.atoms.len()).filter(|&k| self.atom_matches(&cb.atoms[k], cb.owner, event)).collect();
+            if hits.is_empty() {
+                continue;
+            }
+            for k in hits {
+                self.callbacks[id].latch[k] = true;
+            }
+            let target = self.target(id, event);
+            self.try_fire(id, cause, target, out);
+        }
+        if self.config.retroactive {
+            self.history.push(event.clone());
+        }
+        Ok(())
+    }
+
+    /// Whether `event` matches an event atom of a callback of `owner` now (spec §3).
+    fn atom_matches(&self, atom: &AtomKind, owner: Option<Owner>, event: &Event) -> bool {
+        let AtomKind::Event { name, ty, context, extra } = atom else { return false };
+        let name_ok = match (name, &event.name) {
+            (Name::Builtin(EventName::Done), Name::Builtin(n)) => n.is_terminal(),
+            (Name::Builtin(a), Name::Builtin(b)) => a == b,
+            (Name::Custom(a), Name::Custom(b)) => a.eq_ignore_ascii_case(b),
+            _ => false,
+        };
+        let extra_ok = match (extra, &event.extra) {
+            (Extra::None, EventExtra::None) | (Extra::Any, _) => true,
+            (Extra::Name(a), EventExtra::Work(b) | EventExtra::Host(b)) => **a == **b,
+            (Extra::Subjob(a), EventExtra::Subjob(b)) => a == b,
+            _ => false,
+        };
+        name_ok && *ty == event.event_type() && extra_ok && self.context_is(context, owner, event.job)
+    }
+
+    /// Whether `context`, seen from `owner`, names `job` now.
+    fn context_is(&self, context: &Context, owner: Option<Owner>, job: u64) -> bool {
+        match (context, owner) {
+            (Context::Id(id), _) => *id == job,
+            (Context::SelfJob, Some(o)) => o.id == job,
+            (Context::Parent, Some(o)) => o.pid == Some(job),
+            (Context::Label(l), Some(o)) => self.jobs.get(&job).is_some_and(|j| j.pgrp == o.pgrp && *j.label == **l),
+            (_, None) => false,
+        }
+    }
+
+    /// What a work- or subjob-level qube code acts on (spec §8 "Targets").
+    fn target(&self, id: usize, event: &Event) -> Option<Target> {
+        let cb = &self.callbacks[id];
+        let owner = self.jobs.get(&cb.owner?.id)?;
+        match (cb.action.level?, &event.extra) {
+            (CodeLevel::Work, EventExtra::Work(w)) if owner.agenda.contains(w) => {
+                Some(Target::Work(Arc::from(w.as_str())))
+            }
+            (CodeLevel::Subjob, EventExtra::Subjob(i)) if *i < owner.subjobs => Some(Target::Subjob(*i)),
+            _ => None,
+        }
+    }
+
+    /// Fires callback `id` once if its trigger is true and its count under its maximum.
+    fn try_fire(&mut self, id: usize, cause: Cause, target: Option<Target>, out: &mut Vec<Firing>) {
+        let cb = &mut self.callbacks[id];
+        if !eval(&cb.expr, &cb.latch, &mut 0) || cb.action.maximum.is_some_and(|m| cb.count >= m) {
+            return;
+        }
+        cb.count += 1;
+        out.push(Firing {
+            callback: CallbackId::from_u32(id as u32),
+            owner: cb.owner.map(|o| o.id),
+            index: cb.index,
+            action: Arc::clone(&cb.action),
+            target,
+            cause,
+        });
+    }
+
+    // -- clock -------------------------------------------------------------------------
+
+    /// The atom ticks a move to `to` would fire. Atoms of one callback with the same
+    /// schedule are one atom: they are set together.
+    fn ticks_due(&self, to: u64) -> u64 {
+        let mut n: u64 = 0;
+        for cb in self.callbacks.iter().filter(|c| c.alive) {
+            let mut seen: Vec<Schedule> = Vec::new();
+            for (k, atom) in cb.atoms.iter().enumerate() {
+                let (AtomKind::Clock { schedule, .. }, Some(t)) = (atom, cb.next[k]) else { continue };
+                if t > to || seen.contains(schedule) {
+                    continue;
+                }
+                seen.push(*schedule);
+                n = n.saturating_add(match schedule {
+                    Schedule::Every { every, .. } => ((to - t) / every).saturating_add(1),
+                    Schedule::At(_) => 1,
+                });
+            }
+        }
+        n
+    }
+}
+
+impl Apply for Reference {
+    fn apply(&mut self, command: &Command, out: &mut Vec<Outcome>) -> Result<(), Error> {
+        let mut firings = Vec::new();
+        match command {
+            Command::Submit(jobs) => {
+                let submission = self.submit(jobs, &mut firings)?;
+                out.push(Outcome::Submitted(submission));
+            }
+            Command::Global(spec) => {
+                let (callback, index) = self.add_global(spec, &mut firings)?;
+                out.push(Outcome::GlobalAdded { callback, index });
+            }
+            Command::Event(event) => self.process(event, &mut firings)?,
+            Command::Time(to) => self.advance_clock(*to, &mut firings)?,
+            Command::Remove(job) => self.remove_job(*job)?,
+        }
+        out.extend(firings.into_iter().map(Outcome::Fired));
+        Ok(())
+    }
+}
+
+/// Checks a callback's language and code (spec §6).
+fn check_action(spec: &CallbackSpec) -> Result<Arc<Action>, Error> {
+    let level = match spec.language {
+        Language::Qube => match CodeLevel::of(&spec.code) {
+            Some(level) => Some(level),
+            None => {
+                return Err(Error::new(
+                    ErrorKind::UnknownCode,
+                    format!("unknown qube action code `{}`; expected one of spec §6 such as unblock-self", spec.code),
+                )
+                .in_field("code"))
+            }
+        },
+        _ => None,
+    };
+    Ok(Arc::new(Action { language: spec.language, code: spec.code.as_str().into(), maximum: spec.maximum, level }))
+}
+
+/// Checks every atom's context against the owner, in order (spec §2): `parent` needs a
+/// pid, and a global callback can name neither `self`, `parent` nor a label.
+fn check_contexts(expr: &Expr, owner: Option<Owner>, source: &str) -> Result<(), Error> {
+    match expr {
+        Expr::Atom(Atom { kind, span }) => {
+            let context = match kind {
+                AtomKind::Event { context, .. } => Some(context),
+                AtomKind::Clock { owner: Some((_, context)), .. } => Some(context),
+                AtomKind::Clock { owner: None, .. } => None,
+            };
+            let bad = |m: &str| Err(Error::new(ErrorKind::BadContext, m).in_field("triggers").at(*span, source));
+            match (context, owner) {
+                (None | Some(Context::Id(_)), _) => Ok(()),
+                (Some(Context::Parent), Some(Owner { pid: None, .. })) => {
+                    bad("`parent` names no job: the owner has no pid")
+                }
+                (Some(_), Some(_)) => Ok(()),
+                (Some(_), None) => bad("a global callback has no owner, so it cannot use self, parent or labels"),
+            }
+        }
+        Expr::And(xs) | Expr::Or(xs) => xs.iter().try_for_each(|x| check_contexts(x, owner, source)),
+    }
+}
+
+/// The callbacks a `dependency` attribute stands for (spec §4, §8): one ANDing the job
+/// links, one per agenda item for the work links, one per instance for the subjob links.
+fn dependency(dep: &str, spec: &JobSpec) -> Result<Vec<(&'static str, Expr)>, Error> {
+    let links = parse_dependency(dep)
+        .map_err(|e| Error::new(ErrorKind::Dependency, e.to_string()).at(e.span, dep).in_field("dependency"))?;
+    let atoms = |kind: LinkKind, ty: crate::EventType, extra: Extra| {
+        let atoms: Vec<Expr> = links
+            .iter()
+            .filter(|l| l.kind == kind)
+            .map(|l| {
+                let kind = AtomKind::Event {
+                    name: Name::Builtin(l.state),
+                    ty,
+                    context: l.target.clone(),
+                    extra: extra.clone(),
+                };
+                Expr::Atom(Atom { kind, span: Span::new(0, 0) })
+            })
+            .collect();
+        match atoms.len() {
+            0 => None,
+            1 => atoms.into_iter().next(),
+            _ => Some(Expr::And(atoms)),
+        }
+    };
+    let mut out = Vec::new();
+    if let Some(expr) = atoms(LinkKind::Job, crate::EventType::Job, Extra::None) {
+        out.push(("unblock-self", expr));
+    }
+    for w in &spec.agenda {
+        match atoms(LinkKind::Work, crate::EventType::Work, Extra::Name(w.as_str().into())) {
+            Some(expr) => out.push(("unblock-work-self", expr)),
+            None => break,
+        }
+    }
+    for i in 0..spec.subjobs {
+        match atoms(LinkKind::Subjob, crate::EventType::Subjob, Extra::Subjob(i)) {
+            Some(expr) => out.push(("unblock-subjob-self", expr)),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+fn id_space() -> Error {
+    Error::new(ErrorKind::IdSpaceExhausted, "more than 2^32 callbacks registered over the engine's life")
+}
+
+/// Moves the atoms' spans `offset` bytes on.
+fn shift(expr: &mut Expr, offset: usize) {
+    match expr {
+        Expr::Atom(a) => a.span = Span::new(a.span.start + offset, a.span.end + offset),
+        Expr::And(xs) | Expr::Or(xs) => xs.iter_mut().for_each(|x| shift(x, offset)),
+    }
+}
+
+/// The atoms of `expr`, depth first, left to right.
+fn collect_atoms(expr: &Expr, out: &mut Vec<AtomKind>) {
+    match expr {
+        Expr::Atom(a) => out.push(a.kind.clone()),
+        Expr::And(xs) | Expr::Or(xs) => xs.iter().for_each(|x| collect_atoms(x, out)),
+    }
+}
+
+/// Evaluates `expr` with its atoms' latches, numbered depth first from `*at`. Every
+/// operand is visited (no short cut), so the numbering stays in step.
+fn eval(expr: &Expr, latch: &[bool], at: &mut usize) -> bool {
+    match expr {
+        Expr::Atom(_) => {
+            *at += 1;
+            latch[*at - 1]
+        }
+        Expr::And(xs) => {
+            let values: Vec<bool> = xs.iter().map(|x| eval(x, latch, at)).collect();
+            values.iter().all(|&v| v)
+        }
+        Expr::Or(xs) => {
+            let values: Vec<bool> = xs.iter().map(|x| eval(x, latch, at)).collect();
+            values.iter().any(|&v| v)
+        }
+    }
+}
+
+/// The first tick of `start`, `start + every`, ... after `now`: ticks at or before the
+/// current time have been reached already and are not replayed. `None` past `u64::MAX`.
+fn first_tick_after(start: u64, every: u64, now: u64) -> Option<u64> {
+    let mut t = start;
+    if t <= now {
+        let steps = ((now - start) / every).checked_add(1)?;
+        t = start.checked_add(steps.checked_mul(every)?)?;
+    }
+    Some(t)
 }
