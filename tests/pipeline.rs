@@ -420,3 +420,14 @@ fn a_worker_panic_closes_both_ends_and_comes_back_from_join() {
     assert_eq!(panic.downcast_ref::<&str>(), Some(&"fragile engine"));
     assert!(producer.send(Command::Time(1)).is_err());
 }
+
+#[test]
+fn dropping_the_pipeline_closes_the_input_and_drains() {
+    let (mut producer, outcomes, pipeline) = Pipeline::start(Engine::default(), PipelineConfig::default());
+    let ticket = producer.send(Command::Time(5)).expect("pipeline open");
+    drop(pipeline);
+    // The producer is alive, yet the stream ends: the worker closed the input.
+    let seen = collect(&outcomes);
+    assert_eq!(seen.answers.iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![ticket]);
+    assert_eq!(producer.send(Command::Time(6)), Err(Closed(Command::Time(6))));
+}
