@@ -5,7 +5,7 @@
 
 use trigwire::bench_farm::{fanout, Farm, FarmSpec, Order, Rng, TriggerShape};
 use trigwire::pipeline::{Pipeline, PipelineConfig};
-use trigwire::{BatchFiring, CallbackSpec, Engine, Event, EventName, JobSpec};
+use trigwire::{BatchFiring, CallbackSpec, Command, Engine, Event, EventName, JobSpec};
 
 const NAMES: [EventName; 5] =
     [EventName::Complete, EventName::Failed, EventName::Killed, EventName::Running, EventName::Done];
@@ -272,8 +272,8 @@ fn pipeline_gives_the_firings_of_one_at_a_time() {
     let s = farm_scenario(TriggerShape::Mixed, Order::Random);
     let expected = one_at_a_time(&s);
     let engine = build(&s);
-    let config = PipelineConfig { capacity: 100, batch: 300, output_capacity: 4 };
-    let (events, pipeline) = Pipeline::start(engine, config);
+    let config = PipelineConfig { capacity: 100, batch: 300, output_capacity: 4, chunk: 50 };
+    let (mut producer, outcomes, pipeline) = Pipeline::start(engine, config);
     let all: Vec<Event> = s
         .steps
         .iter()
@@ -282,48 +282,56 @@ fn pipeline_gives_the_firings_of_one_at_a_time() {
             Step::Remove(_) => Vec::new(),
         })
         .collect();
-    let producer = std::thread::spawn(move || {
+    let count = all.len();
+    let thread = std::thread::spawn(move || {
         for e in all {
-            events.send(e).expect("worker alive");
+            producer.send(Command::Event(e)).expect("pipeline open");
         }
     });
     let mut fired = Vec::new();
-    let mut received = 0;
-    for batch in pipeline.outputs() {
-        assert_eq!(batch.first_event, received as u64);
-        assert!(batch.rejected.is_empty());
-        fired.extend(
-            batch
-                .firings
-                .iter()
-                .map(|bf| BatchFiring { event: batch.first_event as usize + bf.event, firing: bf.firing.clone() }),
-        );
-        received += batch.events;
+    let mut answered = 0;
+    for answers in &outcomes {
+        assert!(answers.outcomes().len() <= config.chunk);
+        for answer in answers.iter() {
+            // One producer: the tickets are the event positions.
+            let event = answer.ticket.seq() as usize;
+            assert_eq!(event, answered, "answers in send order");
+            for outcome in answer.outcomes {
+                let trigwire::Outcome::Fired(firing) = outcome else { panic!("no rejection expected: {outcome:?}") };
+                fired.push(BatchFiring { event, firing: firing.clone() });
+            }
+            answered += usize::from(answer.complete);
+        }
     }
-    producer.join().expect("producer");
-    let engine = pipeline.join().expect("worker");
+    thread.join().expect("producer");
+    let finished = pipeline.join().expect("worker");
+    assert_eq!(answered, count);
     assert_eq!(fired, expected.0);
-    assert_eq!(engine.stats().postings_touched, expected.2.postings_touched);
+    assert_eq!(finished.engine.stats().postings_touched, expected.2.postings_touched);
+    assert!(finished.peak_queued_outcomes <= (config.output_capacity + 2) * config.chunk);
 }
 
 #[test]
-fn pipeline_shuts_down_when_every_sender_drops() {
-    let (events, pipeline) = Pipeline::start(Engine::default(), PipelineConfig::default());
-    let producers: Vec<_> = (0..4)
+fn pipeline_shuts_down_when_every_producer_drops() {
+    let (producer, outcomes, pipeline) = Pipeline::start(Engine::default(), PipelineConfig::default());
+    let threads: Vec<_> = (0..4)
         .map(|p| {
-            let tx = events.clone();
+            let mut tx = producer.clone();
             std::thread::spawn(move || {
                 for i in 0..1000 {
-                    tx.send(Event::job(EventName::Running, p * 1000 + i + 1)).expect("worker alive");
+                    tx.send(Command::Event(Event::job(EventName::Running, p * 1000 + i + 1))).expect("pipeline open");
                 }
             })
         })
         .collect();
-    drop(events);
-    let received: usize = pipeline.outputs().iter().map(|b| b.events).sum();
-    producers.into_iter().for_each(|p| p.join().expect("producer"));
-    assert_eq!(received, 4000);
-    assert_eq!(pipeline.join().expect("worker").live_jobs(), 0);
+    drop(producer);
+    let answered: usize = outcomes.iter().map(|a| a.iter().filter(|a| a.complete).count()).sum();
+    threads.into_iter().for_each(|p| p.join().expect("producer"));
+    assert_eq!(answered, 4000);
+    assert!(!pipeline.is_closed(), "the input ended because every producer dropped");
+    let finished = pipeline.join().expect("worker");
+    assert_eq!((finished.commands, finished.undelivered_answers), (4000, 0));
+    assert_eq!(finished.engine.live_jobs(), 0);
 }
 
 #[test]
@@ -332,6 +340,11 @@ fn public_types_are_send_and_sync() {
     send_sync::<Engine>();
     send_sync::<Farm>();
     send_sync::<Pipeline>();
+    send_sync::<trigwire::pipeline::Producer>();
+    send_sync::<trigwire::pipeline::Outcomes>();
+    send_sync::<trigwire::pipeline::Answers>();
+    send_sync::<trigwire::pipeline::Ticket>();
+    send_sync::<trigwire::pipeline::Finished>();
 }
 
 #[test]

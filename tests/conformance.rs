@@ -1,17 +1,23 @@
 //! The data-driven conformance suite: every directory under `tests/data/` is a case
 //! with a farm log (`log.jsonl`), the expected output (`expected.jsonl`) and optional
 //! options (`config.json`: `{"retroactive": bool, "event_names": [..]}`). Each case
-//! runs through every execution mode: one event at a time, and batches of 1, 3 and
-//! 4096 events. Adding a case is adding a directory; `UPDATE_EXPECT=1 cargo test
+//! runs through every execution mode: one event at a time, batches of 1, 3 and 4096
+//! events, and the channel pipeline (whose outcomes are compared with `Engine::apply`
+//! one command at a time). Adding a case is adding a directory; `UPDATE_EXPECT=1 cargo test
 //! --test conformance` writes the expected output of new or changed cases.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use trigwire::wire::{Mode, Replay};
-use trigwire::{Config, Engine, Reference};
+use trigwire::pipeline::{Pipeline, PipelineConfig};
+use trigwire::wire::{decode, Mode, Replay};
+use trigwire::{Command, Config, Engine, Outcome, Reference};
 
 const MODES: [Mode; 4] = [Mode::OneByOne, Mode::Batch(1), Mode::Batch(3), Mode::Batch(4096)];
+
+/// The pipeline squeezed so that every channel fills and every answer with more than
+/// one outcome is cut into pieces, and at its defaults.
+const SQUEEZED: PipelineConfig = PipelineConfig { capacity: 1, batch: 3, output_capacity: 1, chunk: 1 };
 
 fn cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
@@ -37,13 +43,62 @@ fn engine_for(case: &Path) -> (Config, Vec<String>) {
     (config, names)
 }
 
-fn replay_compiled(case: &Path, log: &[u8], mode: Mode) -> Vec<Value> {
+fn compiled(case: &Path) -> Engine {
     let (config, names) = engine_for(case);
     let mut engine = Engine::new(config);
     for n in &names {
         engine.register_event_name(n).expect("valid custom name");
     }
-    Replay::new(engine).run_bytes(log, mode).0
+    engine
+}
+
+fn replay_compiled(case: &Path, log: &[u8], mode: Mode) -> Vec<Value> {
+    Replay::new(compiled(case)).run_bytes(log, mode).0
+}
+
+/// The log's commands (blank and undecodable lines left out) through the pipeline from
+/// one producer: each command's outcomes, in send order.
+fn through_pipeline(case: &Path, commands: &[Command], config: PipelineConfig) -> Vec<Vec<Outcome>> {
+    let (mut producer, outcomes, pipeline) = Pipeline::start(compiled(case), config);
+    let to_send = commands.to_vec();
+    let sender = std::thread::spawn(move || {
+        for c in to_send {
+            producer.send(c).expect("pipeline open");
+        }
+    });
+    let mut got = vec![Vec::new()];
+    for answers in &outcomes {
+        for answer in answers.iter() {
+            assert_eq!(answer.ticket.seq() as usize, got.len() - 1, "answers in send order");
+            got.last_mut().expect("one open answer").extend_from_slice(answer.outcomes);
+            if answer.complete {
+                got.push(Vec::new());
+            }
+        }
+    }
+    sender.join().expect("producer");
+    pipeline.join().expect("worker");
+    got.pop();
+    got
+}
+
+/// What `Engine::apply` gives for each command, a rejection as its one outcome.
+fn one_by_one(case: &Path, commands: &[Command]) -> Vec<Vec<Outcome>> {
+    let mut engine = compiled(case);
+    commands
+        .iter()
+        .map(|c| {
+            let mut out = Vec::new();
+            if let Err(e) = engine.apply(c, &mut out) {
+                out.push(Outcome::Rejected(e));
+            }
+            out
+        })
+        .collect()
+}
+
+fn decode_log(log: &[u8]) -> Vec<Command> {
+    String::from_utf8_lossy(log).lines().filter(|l| !l.trim().is_empty()).filter_map(|l| decode(l).ok()).collect()
 }
 
 fn replay_reference(case: &Path, log: &[u8]) -> Vec<Value> {
@@ -65,6 +120,7 @@ fn conformance() {
     assert!(cases.len() >= 20, "expected the conformance cases under tests/data");
     let bless = std::env::var_os("UPDATE_EXPECT").is_some();
     let mut failures = Vec::new();
+    let mut piped = (0, 0);
     for case in &cases {
         let log = std::fs::read(case.join("log.jsonl")).expect("log.jsonl");
         let got = replay_compiled(case, &log, Mode::OneByOne);
@@ -89,6 +145,15 @@ fn conformance() {
                 ));
             }
         }
+        let commands = decode_log(&log);
+        let expected_outcomes = one_by_one(case, &commands);
+        piped.0 += commands.len();
+        piped.1 += expected_outcomes.iter().map(Vec::len).sum::<usize>();
+        for config in [SQUEEZED, PipelineConfig::default()] {
+            if through_pipeline(case, &commands, config) != expected_outcomes {
+                failures.push(format!("{name} (pipeline {config:?}): outcomes differ from Engine::apply"));
+            }
+        }
         let reference = replay_reference(case, &log);
         if reference != expected {
             failures.push(format!(
@@ -98,5 +163,6 @@ fn conformance() {
             ));
         }
     }
+    assert!(piped.0 > 200 && piped.1 > 200, "the pipeline mode saw (commands, outcomes) {piped:?}");
     assert!(failures.is_empty(), "{} failing:\n{}", failures.len(), failures.join("\n"));
 }
