@@ -140,3 +140,16 @@ fn a_command_applies_like_its_method_and_outcomes_carry_text() {
         .collect();
     assert_eq!(tags, vec![(1, "fired"), (2, "rejected"), (3, "fired")]);
 }
+
+#[test]
+fn a_custom_event_name_matches_in_any_case_however_the_event_is_built() {
+    let mut engine = Engine::default();
+    engine.register_event_name("Approved").expect("a new name");
+    let job =
+        JobSpec { callbacks: vec![CallbackSpec::qube("APPROVED-job-self", "unblock-self")], ..JobSpec::default() };
+    engine.submit(&[job], &mut Vec::new()).expect("valid");
+    let mut out = Vec::new();
+    let event = Event { name: trigwire::syntax::Name::Custom("Approved".into()), job: 1, extra: EventExtra::None };
+    engine.process(&event, &mut out).expect("a registered name");
+    assert_eq!(out.len(), 1, "the event built by hand with its own spelling matches");
+}

@@ -10,7 +10,7 @@ use crate::error::{Error, ErrorKind};
 use crate::front::ids::{ActionId, CallbackId, Symbol};
 use crate::front::intern::Interner;
 use crate::front::model::{CallbackSpec, Event, EventExtra, JobSpec, Language};
-use crate::front::resolve::{name_key, resolve, Ctx, NameKey, Owner, Resolved, Shape};
+use crate::front::resolve::{resolve, Ctx, NameKey, Owner, Resolved, Shape};
 use crate::front::{parse_dependency, CodeLevel, Link, LinkKind};
 use crate::syntax::{parse, Atom, AtomKind, CustomNames, EventName, EventType, Expr, Extra, Name, ParseLimits, Span};
 
@@ -324,7 +324,8 @@ impl Registry {
             }
             Name::Builtin(n) => NameKey::Builtin(*n),
             Name::Custom(c) => match self.custom.get(c) {
-                Some(_) => name_key(&event.name, &mut self.symbols),
+                // The registered (lowercase) spelling, as triggers store it.
+                Some(registered) => NameKey::Custom(self.symbols.intern(registered)),
                 None => return Err(Error::new(ErrorKind::BadEvent, format!("unknown event name `{c}`"))),
             },
         };
