@@ -74,6 +74,9 @@ struct BenchArgs {
     /// Also run the naive reference on the same farm and events, and compare.
     #[arg(long)]
     reference: bool,
+    /// Also give each job a job-level `complete-job-A || complete-job-B` mail callback.
+    #[arg(long)]
+    job_or: bool,
 }
 
 fn main() -> ExitCode {
@@ -194,7 +197,7 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     if args.batch == Some(0) {
         return Err("--batch takes a size of at least 1".into());
     }
-    let farm = Farm::new(FarmSpec { jobs: args.jobs, frames: args.frames, shape, seed: args.seed, group: args.group });
+    let farm = Farm::new(FarmSpec { jobs: args.jobs, frames: args.frames, shape, seed: args.seed, group: args.group, job_or: args.job_or });
     let replay = ReplayOptions { order, events: args.events, batch: args.batch };
     let engine =
         measure(&farm, Subject::Compiled, replay, &mut |p| show_progress("trigwire", p)).map_err(|e| e.to_string())?;

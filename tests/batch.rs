@@ -215,7 +215,7 @@ fn wide_circuits_batch_like_one_at_a_time() {
 }
 
 fn farm_scenario(shape: TriggerShape, order: Order) -> Scenario {
-    let farm = Farm::new(FarmSpec { jobs: 50, frames: 200, shape, seed: 5, group: 10 });
+    let farm = Farm::new(FarmSpec { jobs: 50, frames: 200, shape, seed: 5, group: 10, job_or: false });
     let events: Vec<Event> = farm.events(order).collect();
     // One long run, so that a 4096-event batch fires thousands (targets in parallel).
     let steps = events.chunks(8000).map(|c| Step::Events(c.to_vec())).collect();
@@ -233,7 +233,7 @@ fn bench_farms_batch_like_one_at_a_time() {
 
 #[test]
 fn bench_farm_and2_releases_each_callback_once() {
-    let farm = Farm::new(FarmSpec { jobs: 30, frames: 40, shape: TriggerShape::And2, seed: 9, group: 10 });
+    let farm = Farm::new(FarmSpec { jobs: 30, frames: 40, shape: TriggerShape::And2, seed: 9, group: 10, job_or: false });
     let mut engine = Engine::default();
     for sub in farm.submissions() {
         engine.submit(&sub, &mut Vec::new()).expect("valid farm");

@@ -161,11 +161,14 @@ pub struct FarmSpec {
     /// group. Default 10: large enough for the three upstream jobs of `mixed`, small
     /// enough that one submission of 1,000-frame jobs stays a few megabytes.
     pub group: u32,
+    /// Also give each job one job-level callback, `complete-job-A || complete-job-B`
+    /// over its first two upstream jobs, mailing when either finishes. Default `false`.
+    pub job_or: bool,
 }
 
 impl Default for FarmSpec {
     fn default() -> FarmSpec {
-        FarmSpec { jobs: 100, frames: 100, shape: TriggerShape::And2, seed: 1, group: 10 }
+        FarmSpec { jobs: 100, frames: 100, shape: TriggerShape::And2, seed: 1, group: 10, job_or: false }
     }
 }
 
@@ -199,14 +202,15 @@ impl Farm {
         &self.spec
     }
 
-    /// Frame-level callbacks: `jobs × frames`.
+    /// Callbacks: `jobs × frames` frame-level ones, plus one per job with
+    /// [`FarmSpec::job_or`].
     pub fn callbacks(&self) -> u64 {
-        u64::from(self.spec.jobs) * u64::from(self.spec.frames)
+        self.events_len() + if self.spec.job_or { u64::from(self.spec.jobs) } else { 0 }
     }
 
-    /// Frame completion events: one per callback.
+    /// Frame completion events: one per frame-level callback.
     pub fn events_len(&self) -> u64 {
-        self.callbacks()
+        u64::from(self.spec.jobs) * u64::from(self.spec.frames)
     }
 
     /// How many submissions [`Farm::submissions`] yields.
@@ -230,9 +234,18 @@ impl Farm {
     fn job(&self, job: u32) -> JobSpec {
         let k = self.spec.shape.upstream();
         let up: Vec<String> = self.upstream[job as usize * k..][..k].iter().map(|&u| label(u)).collect();
-        let callbacks = (1..=self.spec.frames)
+        let mut callbacks: Vec<CallbackSpec> = (1..=self.spec.frames)
             .map(|f| CallbackSpec::qube(&self.spec.shape.trigger(&up, f), "unblock-work-self"))
             .collect();
+        if self.spec.job_or {
+            let either = format!("complete-job-{} || complete-job-{}", up[0], up[up.len().min(2) - 1]);
+            callbacks.push(CallbackSpec {
+                triggers: vec![either],
+                language: crate::Language::Mail,
+                code: "upstream done".into(),
+                maximum: None,
+            });
+        }
         JobSpec {
             id: Some(u64::from(job) + 1),
             name: format!("job {}", job + 1),
@@ -242,6 +255,25 @@ impl Farm {
             callbacks,
             ..JobSpec::default()
         }
+    }
+
+    /// Writes the farm as a `trigwire run` log: its submissions, then its events in
+    /// `order` (the first `events` of them, or all), one JSON line each.
+    ///
+    /// # Errors
+    /// What writing to `out` returns.
+    pub fn write_wire(&self, order: Order, events: Option<u64>, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        for submission in self.submissions() {
+            let jobs: Vec<serde_json::Value> = submission.iter().map(job_json).collect();
+            serde_json::to_writer(&mut *out, &serde_json::json!({ "submit": jobs }))?;
+            out.write_all(b"\n")?;
+        }
+        for event in self.events(order).take(events.map_or(usize::MAX, |n| n as usize)) {
+            let crate::EventExtra::Work(frame) = &event.extra else { continue };
+            let name = event.name.as_str();
+            writeln!(out, r#"{{"event":"{name}","type":"work","job":{},"extra":"{frame}"}}"#, event.job)?;
+        }
+        Ok(())
     }
 
     /// The event stream: every frame of every job completes once, in `order`.
@@ -284,6 +316,19 @@ fn pick_upstream(rng: &mut Rng, job: u32, group: std::ops::Range<u32>, k: usize,
             out.push(pick);
         }
     }
+}
+
+/// A generated job in the wire format.
+fn job_json(job: &JobSpec) -> serde_json::Value {
+    let callbacks: Vec<serde_json::Value> = job
+        .callbacks
+        .iter()
+        .map(|c| serde_json::json!({"triggers": c.triggers[0], "language": c.language.as_str(), "code": c.code}))
+        .collect();
+    serde_json::json!({
+        "id": job.id, "name": job.name, "label": job.label, "status": job.status.as_str(),
+        "agenda": job.agenda, "callbacks": callbacks,
+    })
 }
 
 fn label(job: u32) -> String {
