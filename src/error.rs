@@ -39,6 +39,31 @@ pub enum ErrorKind {
     UnknownJob,
     /// More than 2^32 callbacks registered over the engine's life.
     IdSpaceExhausted,
+    /// A line of the wire format (`trigwire run`) that does not decode into a command.
+    Wire(WireFault),
+}
+
+/// What is wrong with a line of the wire format, before it reaches the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WireFault {
+    /// The line is not UTF-8.
+    BadUtf8,
+    /// The line is not JSON (the span points at the first byte that is not).
+    BadJson,
+    /// The line is JSON but not an object.
+    NotAnObject,
+    /// The object names none of the commands (`submit`, `callback`, `event`, `time`,
+    /// `remove`).
+    UnknownCommand,
+    /// A key that the command or object does not take.
+    UnknownKey,
+    /// A key given twice in the same object.
+    DuplicateKey,
+    /// A required key is absent.
+    MissingField,
+    /// A value of the wrong type, or one outside what the field accepts.
+    BadField,
 }
 
 /// An error with the place it points to: the bytes of the offending text, and which

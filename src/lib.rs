@@ -111,7 +111,7 @@ pub mod qube {
 }
 
 pub use engine::{explain, BatchFiring, Compiled, Config, Engine, MemoryUsage, Stats, Submission};
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, WireFault};
 pub use front::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};
 pub use front::registry::{Action, Limits};
 pub use host::command::{Apply, Command, Outcome, Reply};

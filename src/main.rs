@@ -1,6 +1,6 @@
 //! The `trigwire` command line: replay farm logs, check triggers, run the demo.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -120,13 +120,22 @@ fn run(
     let mut input = open_input(file.as_deref())?;
     let mut replay = Replay::new(engine);
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = std::io::BufWriter::with_capacity(IO_BUFFER, stdout.lock());
     let mut buffer = Vec::new();
     let mut output = Output::default();
-    while input.read_until(b'\n', &mut buffer).map_err(|e| format!("cannot read input: {e}"))? > 0 {
+    loop {
+        if input.streams && input.reader.buffer().is_empty() {
+            // The next read may block: answer everything read so far first.
+            replay.finish(&mut output);
+            write_output(&mut out, &mut output)?;
+            out.flush().map_err(|e| e.to_string())?;
+        }
+        buffer.clear();
+        if input.reader.read_until(b'\n', &mut buffer).map_err(|e| format!("cannot read input: {e}"))? == 0 {
+            break;
+        }
         replay.feed(buffer.strip_suffix(b"\n").unwrap_or(&buffer), mode, &mut output);
         write_output(&mut out, &mut output)?;
-        buffer.clear();
     }
     replay.finish(&mut output);
     write_output(&mut out, &mut output)?;
@@ -134,24 +143,39 @@ fn run(
     Ok(if replay.rejected() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
+/// The size of the input and output buffers of `trigwire run`.
+const IO_BUFFER: usize = 64 * 1024;
+
 /// Writes and clears what replaying produced: JSON lines on stdout, errors on stderr.
 fn write_output(out: &mut impl Write, output: &mut Output) -> Result<(), String> {
-    for line in output.lines.drain(..) {
-        writeln!(out, "{line}").map_err(|e| e.to_string())?;
-    }
-    for e in output.errors.drain(..) {
+    out.write_all(&output.bytes).map_err(|e| e.to_string())?;
+    for e in &output.errors {
         eprint!("{e}");
     }
+    output.clear();
     Ok(())
 }
 
-fn open_input(file: Option<&str>) -> Result<Box<dyn BufRead>, String> {
-    match file {
-        None | Some("-") => Ok(Box::new(std::io::stdin().lock())),
-        Some(path) => std::fs::File::open(path)
-            .map(|f| Box::new(std::io::BufReader::new(f)) as Box<dyn BufRead>)
-            .map_err(|e| format!("cannot read {path}: {e}")),
-    }
+/// The log being replayed.
+struct Input {
+    reader: std::io::BufReader<Box<dyn Read>>,
+    /// Whether reading may block waiting for a writer (standard input, a pipe): then
+    /// each answer is flushed before the next read that would wait. A regular file
+    /// never stalls, so its batches stay whole.
+    streams: bool,
+}
+
+fn open_input(file: Option<&str>) -> Result<Input, String> {
+    // Standard input's own buffer stays empty: reads of IO_BUFFER bytes bypass it.
+    let (source, streams): (Box<dyn Read>, bool) = match file {
+        None | Some("-") => (Box::new(std::io::stdin().lock()), true),
+        Some(path) => {
+            let f = std::fs::File::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+            let regular = f.metadata().map(|m| m.is_file()).unwrap_or(false);
+            (Box::new(f), !regular)
+        }
+    };
+    Ok(Input { reader: std::io::BufReader::with_capacity(IO_BUFFER, source), streams })
 }
 
 /// Loads universal callbacks from a `callbacks.conf`; code files are read beside it.

@@ -351,7 +351,7 @@ fn public_types_are_send_and_sync() {
 fn bench_measure_agrees_with_the_reference() {
     use trigwire::bench_farm::{measure, ReplayOptions, Subject};
     for shape in TriggerShape::ALL {
-        let farm = Farm::new(FarmSpec { jobs: 20, frames: 30, shape, seed: 3, group: 5 });
+        let farm = Farm::new(FarmSpec { jobs: 20, frames: 30, shape, seed: 3, group: 5, job_or: false });
         for batch in [None, Some(64)] {
             let replay = ReplayOptions { order: Order::Random, events: Some(500), batch };
             let engine = measure(&farm, Subject::Compiled, replay, &mut |_| {}).expect("farm runs");

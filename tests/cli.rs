@@ -117,3 +117,52 @@ fn run_reads_a_file_and_universal_callbacks() {
     assert!(text(&bad.stderr).contains("missing `=`"), "{}", text(&bad.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `trigwire run -` answers each line before it waits for the next: the test writes one
+/// line, reads its answer, and only then writes the next. With `--batch`, a partial
+/// batch is processed when the input stalls.
+#[test]
+fn run_answers_each_line_before_reading_the_next() {
+    use std::io::BufRead;
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let steps = [
+        (
+            r#"{"submit": [{"label": "a"}, {"callbacks": [{"triggers": "complete-job-a", "code": "unblock-self"}]}]}"#,
+            r#"{"line":1,"submitted":[1,2],"pgrp":1}"#,
+        ),
+        (r#"{"event": "complete", "type": "job", "job": 1}"#, r#""fired":{"job":2,"callback":0"#),
+        ("not json", r#"{"line":3,"error":{"message":"bad JSON"#),
+    ];
+    for args in [&["run", "-"][..], &["run", "-", "--batch", "4096"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trigwire"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary runs");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (send, answers) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                if send.send(line.expect("UTF-8 output")).is_err() {
+                    break;
+                }
+            }
+        });
+        for (input, answer) in steps {
+            writeln!(stdin, "{input}").expect("write a line");
+            stdin.flush().expect("flush the line");
+            let got = answers
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("{args:?}: no answer to {input} while the input stays open"));
+            assert!(got.contains(answer), "{args:?}: {input} gave {got}");
+        }
+        drop(stdin);
+        assert_eq!(child.wait().expect("the binary finishes").code(), Some(1), "line 3 was rejected");
+        reader.join().expect("the reader finishes");
+        assert!(answers.try_recv().is_err(), "nothing more after the last answer");
+    }
+}

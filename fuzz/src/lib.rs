@@ -68,20 +68,24 @@ pub fn strip_spans(expr: &Expr) -> Expr {
 // ---------------------------------------------------------------------------------------
 // wire
 
-/// `wire`: any bytes as a `trigwire run` log replay without panicking; every line that
-/// does not decode gets an error line, every error line is counted by
-/// [`Replay::rejected`] and rendered for a person, and replaying in batches gives
-/// exactly the output of replaying one event at a time.
+/// `wire`: any bytes as a `trigwire run` log replay without panicking; every output
+/// line the writer printed is a JSON object; every line that does not decode gets an
+/// error line, and a decoding error's span lies on character boundaries of the line;
+/// every error line is counted by [`Replay::rejected`] and rendered for a person, and
+/// replaying in batches gives exactly the output of replaying one event at a time.
 pub fn check_wire(data: &[u8]) {
     let mut replay = Replay::new(wire_engine());
     let (out, rendered) = replay.run_bytes(data, Mode::OneByOne);
+    for v in &out {
+        assert!(v.is_object(), "the writer printed a line that is not a JSON object: {v}");
+    }
     let errors: Vec<&Value> = out.iter().filter(|v| v.get("error").is_some()).collect();
     assert_eq!(errors.len(), replay.rejected(), "error lines vs rejected count");
     assert_eq!(rendered.len(), replay.rejected(), "rendered errors vs rejected count");
     let lines = log_lines(data);
     let error_lines: BTreeSet<u64> = errors.iter().filter_map(|v| v["line"].as_u64()).collect();
     for (n, raw) in &lines {
-        let decodes = std::str::from_utf8(raw).map_err(|_| ()).and_then(|s| decode(s).map_err(|_| ()));
+        let decodes = std::str::from_utf8(raw).map_err(|_| ()).and_then(|s| decode(s).map_err(|e| check_span(&e, s)));
         if decodes.is_err() {
             assert!(error_lines.contains(&(*n as u64)), "line {n} does not decode but got no error line");
         }
@@ -94,6 +98,15 @@ pub fn check_wire(data: &[u8]) {
     for size in [1, 3] {
         let (batched, _) = Replay::new(wire_engine()).run_bytes(data, Mode::Batch(size));
         assert_eq!(batched, out, "Mode::Batch({size}) differs from Mode::OneByOne");
+    }
+}
+
+/// A decoding error that points into its line points at whole characters of it.
+fn check_span(e: &Error, line: &str) {
+    if let (Some(span), Some(text)) = (e.span(), e.source_text()) {
+        if text == line {
+            assert!(line.get(span.range()).is_some(), "span {span:?} cuts a character of {line:?}: {e}");
+        }
     }
 }
 

@@ -1,0 +1,188 @@
+//! The JSON-lines wire format of `trigwire run` (a documented contract; see README).
+//!
+//! Each input line is one submission, global callback, event, clock move or removal;
+//! each output line is a submission, a firing or an error, tagged with the input line.
+//! A rejected line changes nothing and the following lines are still processed.
+//!
+//! [`decode`] reads a line straight into a [`Command`] (module `decode`: borrowed
+//! structs, no intermediate JSON tree); the `write_*` functions append output lines to
+//! a byte buffer (module `write`: no JSON tree either); [`Replay`] runs lines through
+//! an engine and collects the output bytes in an [`Output`].
+
+mod decode;
+mod write;
+
+use serde_json::Value;
+
+pub use decode::decode;
+pub use write::{write_error, write_event, write_fired, write_str, write_submitted, write_u64};
+
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::front::model::Event;
+use crate::host::command::{Apply, Command, Outcome, Reply};
+
+/// Replays a log against an engine (or anything that applies commands), producing
+/// the output lines.
+#[derive(Debug)]
+pub struct Replay<A = Engine> {
+    engine: A,
+    line: usize,
+    rejected: usize,
+    /// Events held for the next batch, and the line of each.
+    pending: Vec<Command>,
+    pending_lines: Vec<usize>,
+    /// Scratch buffers, reused from one command or batch to the next.
+    replies: Vec<Reply>,
+    outcomes: Vec<Outcome>,
+}
+
+/// What replaying produces: output lines, and the same errors rendered for a person.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Output {
+    /// The JSON output lines, in order, each ending in `\n`.
+    pub bytes: Vec<u8>,
+    /// Each rejected line's error, with the caret rendering.
+    pub errors: Vec<String>,
+}
+
+impl Output {
+    /// Empties both parts, keeping their memory.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.errors.clear();
+    }
+}
+
+/// How `Replay` feeds runs of consecutive events to the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// One [`Engine::process`] call per event.
+    OneByOne,
+    /// [`Engine::process_batch`] on runs of up to this many consecutive events.
+    Batch(usize),
+}
+
+impl<A: Apply> Replay<A> {
+    /// Replays onto `engine`.
+    pub fn new(engine: A) -> Replay<A> {
+        Replay {
+            engine,
+            line: 0,
+            rejected: 0,
+            pending: Vec::new(),
+            pending_lines: Vec::new(),
+            replies: Vec::new(),
+            outcomes: Vec::new(),
+        }
+    }
+
+    /// The engine, for inspection.
+    pub fn engine(&self) -> &A {
+        &self.engine
+    }
+
+    /// How many lines were rejected so far.
+    pub fn rejected(&self) -> usize {
+        self.rejected
+    }
+
+    /// Replays a whole log; returns the output lines parsed back into JSON values (for
+    /// tests, which compare values) and the human-readable errors. Lines are split at
+    /// `\n`; a line that is not UTF-8 is rejected like bad JSON.
+    pub fn run_bytes(&mut self, text: &[u8], mode: Mode) -> (Vec<Value>, Vec<String>) {
+        let mut out = Output::default();
+        let body = text.strip_suffix(b"\n").unwrap_or(text);
+        for raw in body.split(|&b| b == b'\n') {
+            self.feed(raw, mode, &mut out);
+        }
+        self.finish(&mut out);
+        let lines = out.bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(parse_back).collect();
+        (lines, out.errors)
+    }
+
+    /// Replays one line (without its `\n`), appending to `out`. Output may be held back
+    /// while a batch of events fills up; [`Replay::finish`] flushes it.
+    pub fn feed(&mut self, raw: &[u8], mode: Mode, out: &mut Output) {
+        self.line += 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        match std::str::from_utf8(raw).map_err(|e| decode::utf8_error(&e)).and_then(decode) {
+            Ok(command @ Command::Event(_)) if mode != Mode::OneByOne => {
+                self.pending.push(command);
+                self.pending_lines.push(self.line);
+                if matches!(mode, Mode::Batch(n) if self.pending.len() >= n) {
+                    self.flush(out);
+                }
+            }
+            decoded => {
+                self.flush(out);
+                let line = self.line;
+                if let Err(e) = decoded.and_then(|c| self.apply(line, &c, &mut out.bytes)) {
+                    self.reject(line, &e, out);
+                }
+            }
+        }
+    }
+
+    /// Flushes the events held for a batch.
+    pub fn finish(&mut self, out: &mut Output) {
+        self.flush(out);
+    }
+
+    fn flush(&mut self, out: &mut Output) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut replies = std::mem::take(&mut self.replies);
+        replies.clear();
+        self.engine.apply_all(&self.pending, &mut replies);
+        for reply in &replies {
+            let line = self.pending_lines[reply.command];
+            match &reply.outcome {
+                Outcome::Rejected(e) => self.reject(line, e, out),
+                Outcome::Fired(f) => write_fired(&mut out.bytes, line, f, event_of(&self.pending[reply.command])),
+                _ => {}
+            }
+        }
+        self.pending.clear();
+        self.pending_lines.clear();
+        self.replies = replies;
+    }
+
+    fn apply(&mut self, line: usize, command: &Command, out: &mut Vec<u8>) -> Result<(), Error> {
+        let mut outcomes = std::mem::take(&mut self.outcomes);
+        outcomes.clear();
+        let result = self.engine.apply(command, &mut outcomes);
+        for outcome in &outcomes {
+            match outcome {
+                Outcome::Submitted(s) => write_submitted(out, line, s),
+                Outcome::Fired(f) => write_fired(out, line, f, event_of(command)),
+                _ => {}
+            }
+        }
+        self.outcomes = outcomes;
+        result
+    }
+
+    fn reject(&mut self, line: usize, e: &Error, out: &mut Output) {
+        self.rejected += 1;
+        write_error(&mut out.bytes, line, e);
+        out.errors.push(format!("line {line}: {e}"));
+    }
+}
+
+fn event_of(command: &Command) -> Option<&Event> {
+    match command {
+        Command::Event(e) => Some(e),
+        _ => None,
+    }
+}
+
+/// One output line as a JSON value; a line that is not JSON (a bug in the writer)
+/// becomes a string holding its text, so that tests comparing values show it.
+fn parse_back(line: &[u8]) -> Value {
+    serde_json::from_slice(line).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(line).into_owned()))
+}

