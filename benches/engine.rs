@@ -42,7 +42,14 @@ fn config() -> Criterion {
 
 fn farm(callbacks: u64, shape: TriggerShape) -> Farm {
     let frames = 1000.min(callbacks) as u32;
-    Farm::new(FarmSpec { jobs: (callbacks / u64::from(frames)) as u32, frames, shape, seed: 1, group: 10, job_or: false })
+    Farm::new(FarmSpec {
+        jobs: (callbacks / u64::from(frames)) as u32,
+        frames,
+        shape,
+        seed: 1,
+        group: 10,
+        job_or: false,
+    })
 }
 
 fn compiled_engine(farm: &Farm) -> Engine {

@@ -221,7 +221,14 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     if args.batch == Some(0) {
         return Err("--batch takes a size of at least 1".into());
     }
-    let farm = Farm::new(FarmSpec { jobs: args.jobs, frames: args.frames, shape, seed: args.seed, group: args.group, job_or: args.job_or });
+    let farm = Farm::new(FarmSpec {
+        jobs: args.jobs,
+        frames: args.frames,
+        shape,
+        seed: args.seed,
+        group: args.group,
+        job_or: args.job_or,
+    });
     let replay = ReplayOptions { order, events: args.events, batch: args.batch };
     let engine =
         measure(&farm, Subject::Compiled, replay, &mut |p| show_progress("trigwire", p)).map_err(|e| e.to_string())?;

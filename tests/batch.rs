@@ -233,7 +233,8 @@ fn bench_farms_batch_like_one_at_a_time() {
 
 #[test]
 fn bench_farm_and2_releases_each_callback_once() {
-    let farm = Farm::new(FarmSpec { jobs: 30, frames: 40, shape: TriggerShape::And2, seed: 9, group: 10, job_or: false });
+    let farm =
+        Farm::new(FarmSpec { jobs: 30, frames: 40, shape: TriggerShape::And2, seed: 9, group: 10, job_or: false });
     let mut engine = Engine::default();
     for sub in farm.submissions() {
         engine.submit(&sub, &mut Vec::new()).expect("valid farm");
