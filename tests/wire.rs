@@ -106,3 +106,43 @@ fn strings_are_written_as_serde_json_writes_them() {
         assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
     }
 }
+
+/// `Replay` plans a plainly written submission job by job as it decodes it; whatever
+/// the line holds, its answer is the one of decoding it whole and applying the command.
+#[test]
+fn a_streamed_submission_answers_as_a_decoded_one() {
+    use trigwire::wire::{Mode, Replay};
+    use trigwire::{Engine, Outcome};
+    let cb = r#"{"triggers": "complete-job-1", "code": "unblock-self"}"#;
+    let lines = [
+        format!(r#"{{"submit": [{{"label": "a"}}, {{"callbacks": [{cb}]}}]}}"#),
+        format!(r#"  {{ "submit": [{{"status": "sleeping"}}, {{"callbacks": [{cb}]}}]}}"#),
+        r#"{"submit": [{"status": "sleeping"}, {"id": "x"}]}"#.to_string(),
+        r#"{"submit": [{"label": "a"}, {"label": "a"}]}"#.to_string(),
+        r#"{"submit": [{"callbacks": [{"triggers": "compelte-job-1", "code": "unblock-self"}]}], "time": 3}"#
+            .to_string(),
+        r#"{"submit": [{"callbacks": [{"triggers": "compelte-job-1", "code": "unblock-self"}]}]} junk"#.to_string(),
+        r#"{"submit": [{"callbacks": [{"triggers": "complete-job-1", "code": "unblock-self", "maximum": -5}]}]}"#
+            .to_string(),
+        r#"{"submit": []}"#.to_string(),
+        r#"{"submit": [{"pgrp": 9}], "submit": []}"#.to_string(),
+        r#"{"\u0073ubmit": [{"label": "b"}]}"#.to_string(),
+        r#"{"submit": [{"agenda": [1, "2"], "dependency": "link-complete-work-a"}]}"#.to_string(),
+    ];
+    for line in &lines {
+        let (streamed, _) = Replay::new(Engine::default()).run_bytes(line.as_bytes(), Mode::OneByOne);
+        let mut engine = Engine::default();
+        let mut outcomes = Vec::new();
+        let expected = match decode(line).and_then(|c| engine.apply(&c, &mut outcomes)) {
+            Ok(()) => match &outcomes[0] {
+                Outcome::Submitted(s) => serde_json::json!({"line": 1, "submitted": s.ids, "pgrp": s.pgrp}),
+                other => panic!("a submission first, got {other:?}"),
+            },
+            Err(e) => {
+                let span = e.span().map(|s| serde_json::json!([s.start, s.end]));
+                serde_json::json!({"line": 1, "error": {"message": e.message(), "span": span}})
+            }
+        };
+        assert_eq!(streamed.first(), Some(&expected), "{line}");
+    }
+}

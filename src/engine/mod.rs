@@ -259,19 +259,49 @@ impl Engine {
     /// # Performance
     /// Linear in the jobs' callbacks and atoms; allocates the job records and postings.
     pub fn submit(&mut self, jobs: &[JobSpec], out: &mut Vec<Firing>) -> Result<Submission, Error> {
+        self.submit_each(
+            |take| {
+                jobs.iter().for_each(take);
+                Ok(())
+            },
+            out,
+        )
+    }
+
+    /// Submits jobs that `feed` hands over one at a time (calling `take` with each, in
+    /// order), as [`Engine::submit`] does with a slice: a host decoding a large
+    /// submission can plan each job and drop it, instead of holding every spec at once.
+    /// Nothing is registered until `feed` has returned and the whole submission checks.
+    ///
+    /// # Errors
+    /// The error `feed` returns (which wins over anything wrong with the jobs it handed
+    /// over), or what [`Engine::submit`] rejects; nothing of the submission is
+    /// registered then.
+    ///
+    /// # Performance
+    /// Besides the engine's own structures, holds about 12 bytes per callback plus its
+    /// resolved atoms (see `src/front/plan.rs`) until the submission is committed.
+    pub fn submit_each(
+        &mut self,
+        feed: impl FnOnce(&mut dyn FnMut(&JobSpec)) -> Result<(), Error>,
+        out: &mut Vec<Firing>,
+    ) -> Result<Submission, Error> {
         let mut raw = std::mem::take(&mut self.raw);
         raw.clear();
-        let result = self.submit_raw(jobs, &mut raw);
+        let result = self.submit_raw(feed, &mut raw);
         self.publish(&raw, out);
         self.raw = raw;
         result
     }
 
-    fn submit_raw(&mut self, jobs: &[JobSpec], out: &mut Vec<RawFiring>) -> Result<Submission, Error> {
+    fn submit_raw(
+        &mut self,
+        feed: impl FnOnce(&mut dyn FnMut(&JobSpec)) -> Result<(), Error>,
+        out: &mut Vec<RawFiring>,
+    ) -> Result<Submission, Error> {
         let mut planner = self.reg.planner();
-        for job in jobs {
-            self.reg.plan_job(&mut planner, job);
-        }
+        let reg = &mut self.reg;
+        feed(&mut |job| reg.plan_job(&mut planner, job))?;
         let plan = self.reg.finish_plan(planner)?;
         self.reg.commit(&plan);
         self.matcher.register(&self.reg, plan.callbacks(), self.facts.as_ref(), out);

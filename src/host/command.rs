@@ -90,6 +90,22 @@ pub trait Apply {
             out.extend(one.drain(..).map(|outcome| Reply { command: i, outcome }));
         }
     }
+
+    /// Applies a submission whose jobs `feed` hands over one at a time, with the
+    /// outcomes of [`Command::Submit`]; see [`Engine::submit_each`]. The default collects
+    /// the jobs and applies them as one command.
+    ///
+    /// # Errors
+    /// The error `feed` returns, or what the submission's command would be rejected for.
+    fn submit_each(
+        &mut self,
+        feed: &mut dyn FnMut(&mut dyn FnMut(&JobSpec)) -> Result<(), Error>,
+        out: &mut Vec<Outcome>,
+    ) -> Result<(), Error> {
+        let mut jobs = Vec::new();
+        feed(&mut |job| jobs.push(job.clone()))?;
+        self.apply(&Command::Submit(jobs), out)
+    }
 }
 
 impl Apply for Engine {
@@ -99,6 +115,18 @@ impl Apply for Engine {
 
     fn apply_all(&mut self, commands: &[Command], out: &mut Vec<Reply>) {
         Engine::apply_all(self, commands, out)
+    }
+
+    fn submit_each(
+        &mut self,
+        feed: &mut dyn FnMut(&mut dyn FnMut(&JobSpec)) -> Result<(), Error>,
+        out: &mut Vec<Outcome>,
+    ) -> Result<(), Error> {
+        let mut firings = Vec::new();
+        let submission = Engine::submit_each(self, feed, &mut firings)?;
+        out.push(Outcome::Submitted(submission));
+        out.extend(firings.into_iter().map(Outcome::Fired));
+        Ok(())
     }
 }
 

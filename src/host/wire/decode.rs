@@ -51,10 +51,78 @@ const COMMANDS: &str = "submit, callback, event, time, remove";
 pub fn decode(line: &str) -> Result<Command, Error> {
     let ctx = Ctx::default();
     let mut de = serde_json::Deserializer::from_str(line);
-    let wire = de.deserialize_map(LineVisitor { ctx: &ctx }).and_then(|wire| de.end().map(|()| wire));
+    let wire = de.deserialize_map(LineVisitor { ctx: &ctx, jobs: None }).and_then(|wire| de.end().map(|()| wire));
     match wire {
         Ok(wire) => wire.into_command(),
         Err(e) => Err(ctx.error(&e, line)),
+    }
+}
+
+/// Whether a line's first key is `submit`, written plainly (no escapes), so that
+/// [`decode_submission`] can stream it. Other spellings take [`decode`], with the same
+/// result and the whole submission in memory.
+pub(crate) fn starts_a_submission(line: &str) -> bool {
+    let rest = line.trim_start_matches([' ', '\t', '\n', '\r']);
+    let Some(rest) = rest.strip_prefix('{') else { return false };
+    rest.trim_start_matches([' ', '\t', '\n', '\r']).starts_with("\"submit\"")
+}
+
+/// Decodes a submission line, handing each job to `take` as soon as it is read, so
+/// that a large submission is never held as a whole. Gives the error [`decode`] would
+/// give: a fault anywhere in the line wins over a bad value in a job (reading goes on
+/// to the end of the line after one, without handing over more jobs).
+pub(crate) fn decode_submission(line: &str, take: &mut dyn FnMut(&JobSpec)) -> Result<(), Error> {
+    let ctx = Ctx::default();
+    let visitor = LineVisitor { ctx: &ctx, jobs: Some(JobsSeed { take }) };
+    let mut de = serde_json::Deserializer::from_str(line);
+    let wire = de.deserialize_map(visitor).and_then(|wire| de.end().map(|()| wire));
+    match wire {
+        Err(e) => Err(ctx.error(&e, line)),
+        Ok(LineWire::Streamed(None)) => Ok(()),
+        Ok(LineWire::Streamed(Some(bad_value))) => Err(bad_value),
+        Ok(_) => Err(not_a_submission()),
+    }
+}
+
+fn not_a_submission() -> Error {
+    wire(WireFault::UnknownCommand, "expected a submission")
+}
+
+/// Reads a submission's list of jobs, handing each over as it is read. Its value is the
+/// error of the first job that did not convert (a bad status, language or maximum):
+/// no job is handed over after it, and the list is still read to its end.
+struct JobsSeed<'s> {
+    take: &'s mut dyn FnMut(&JobSpec),
+}
+
+impl<'de> de::DeserializeSeed<'de> for JobsSeed<'_> {
+    type Value = Option<Error>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<Error>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for JobsSeed<'_> {
+    type Value = Option<Error>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of jobs")
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Option<Error>, S::Error> {
+        let mut bad_value = None;
+        let mut i = 0;
+        while let Some(job) = seq.next_element::<JobWire<'de>>()? {
+            if bad_value.is_none() {
+                match job_spec(job, i) {
+                    Ok(spec) => (self.take)(&spec),
+                    Err(e) => bad_value = Some(e),
+                }
+            }
+            i += 1;
+        }
+        Ok(bad_value)
     }
 }
 
@@ -354,6 +422,9 @@ fn bad_field(message: String) -> Error {
 /// A decoded line, borrowing from its text.
 enum LineWire<'a> {
     Submit(Vec<JobWire<'a>>),
+    /// A submission whose jobs were handed over as they were read, and the error of
+    /// the first job that did not convert.
+    Streamed(Option<Error>),
     Callback(CallbackWire<'a>),
     Event(EventWire<'a>),
     Time(u64),
@@ -366,6 +437,7 @@ impl LineWire<'_> {
             LineWire::Submit(jobs) => {
                 jobs.into_iter().enumerate().map(|(i, j)| job_spec(j, i)).collect::<Result<_, _>>().map(Command::Submit)
             }
+            LineWire::Streamed(_) => Err(not_a_submission()),
             LineWire::Callback(c) => callback_spec(c).map(Command::Global),
             LineWire::Event(e) => e.into_event().map(Command::Event),
             LineWire::Time(t) => Ok(Command::Time(t)),
@@ -463,6 +535,8 @@ impl<'de> Visitor<'de> for KeyVisitor {
 
 struct LineVisitor<'c> {
     ctx: &'c Ctx,
+    /// Where a submission's jobs go as they are read, when streaming.
+    jobs: Option<JobsSeed<'c>>,
 }
 
 impl<'de> Visitor<'de> for LineVisitor<'_> {
@@ -492,12 +566,17 @@ impl<'de> Visitor<'de> for LineVisitor<'_> {
             Key::Submit | Key::Callback | Key::Time | Key::Remove => key.name(),
             Key::Event | Key::Type | Key::Job | Key::Extra => "event",
         }));
-        let line = match key {
-            Key::Submit => LineWire::Submit(map.next_value()?),
-            Key::Callback => LineWire::Callback(map.next_value()?),
-            Key::Time => LineWire::Time(map.next_value()?),
-            Key::Remove => LineWire::Remove(map.next_value()?),
-            Key::Event | Key::Type | Key::Job | Key::Extra => return event_fields(key, map, ctx).map(LineWire::Event),
+        let line = match (key, self.jobs) {
+            (Key::Submit, Some(jobs)) => LineWire::Streamed(map.next_value_seed(jobs)?),
+            (key, _) => match key {
+                Key::Submit => LineWire::Submit(map.next_value()?),
+                Key::Callback => LineWire::Callback(map.next_value()?),
+                Key::Time => LineWire::Time(map.next_value()?),
+                Key::Remove => LineWire::Remove(map.next_value()?),
+                Key::Event | Key::Type | Key::Job | Key::Extra => {
+                    return event_fields(key, map, ctx).map(LineWire::Event)
+                }
+            },
         };
         only(key, &mut map, ctx)?;
         Ok(line)

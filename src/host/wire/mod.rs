@@ -109,7 +109,13 @@ impl<A: Apply> Replay<A> {
         if raw.iter().all(u8::is_ascii_whitespace) {
             return;
         }
-        match std::str::from_utf8(raw).map_err(|e| decode::utf8_error(&e)).and_then(decode) {
+        let text = std::str::from_utf8(raw).map_err(|e| decode::utf8_error(&e));
+        if let Some(text) = text.as_ref().ok().copied().filter(|t| decode::starts_a_submission(t)) {
+            self.flush(out);
+            self.submit_streaming(text, out);
+            return;
+        }
+        match text.and_then(decode) {
             Ok(command @ Command::Event(_)) if mode != Mode::OneByOne => {
                 self.pending.push(command);
                 self.pending_lines.push(self.line);
@@ -150,6 +156,26 @@ impl<A: Apply> Replay<A> {
         self.pending.clear();
         self.pending_lines.clear();
         self.replies = replies;
+    }
+
+    /// A submission line, its jobs planned as they are decoded (see
+    /// [`Apply::submit_each`]): the line is the only copy of its names the host holds.
+    fn submit_streaming(&mut self, text: &str, out: &mut Output) {
+        let line = self.line;
+        let mut outcomes = std::mem::take(&mut self.outcomes);
+        outcomes.clear();
+        let result = self.engine.submit_each(&mut |take| decode::decode_submission(text, take), &mut outcomes);
+        for outcome in &outcomes {
+            match outcome {
+                Outcome::Submitted(s) => write_submitted(&mut out.bytes, line, s),
+                Outcome::Fired(f) => write_fired(&mut out.bytes, line, f, None),
+                _ => {}
+            }
+        }
+        self.outcomes = outcomes;
+        if let Err(e) = result {
+            self.reject(line, &e, out);
+        }
     }
 
     fn apply(&mut self, line: usize, command: &Command, out: &mut Vec<u8>) -> Result<(), Error> {
