@@ -110,10 +110,10 @@ pub mod qube {
     pub use crate::host::conf::{load_callbacks_conf, parse_callbacks_conf, ConfEntry, ConfError};
 }
 
-pub use engine::{explain, BatchFiring, Compiled, Config, Engine, MemoryUsage, Stats, Submission};
+pub use engine::{explain, on_pool_thread, BatchFiring, Compiled, Config, Engine, MemoryUsage, Stats, Submission};
 pub use error::{Error, ErrorKind, WireFault};
 pub use front::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};
 pub use front::registry::{Action, Limits};
-pub use host::command::{Apply, Command, Outcome, Reply};
+pub use host::command::{Apply, Command, JobFeed, Outcome, Reply};
 pub use syntax::{EventName, EventType, UnknownWord};
 pub use tools::reference::Reference;

@@ -77,6 +77,10 @@ struct BenchArgs {
     /// Also give each job a job-level `complete-job-A || complete-job-B` mail callback.
     #[arg(long)]
     job_or: bool,
+    /// Also write the farm as a `trigwire run` log and replay it through the wire path
+    /// (decode, register, match, write), reporting its cost beside the library's.
+    #[arg(long)]
+    wire: bool,
 }
 
 fn main() -> ExitCode {
@@ -117,7 +121,12 @@ fn run(
         Some(n) => Mode::Batch(n),
         None => Mode::OneByOne,
     };
-    let mut input = open_input(file.as_deref())?;
+    // The whole replay runs on a thread of the batch pool: see `on_pool_thread`.
+    trigwire::on_pool_thread(|| replay_log(file.as_deref(), engine, mode))
+}
+
+fn replay_log(file: Option<&str>, engine: Engine, mode: Mode) -> Result<ExitCode, String> {
+    let mut input = open_input(file)?;
     let mut replay = Replay::new(engine);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(IO_BUFFER, stdout.lock());
@@ -240,6 +249,13 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     let figures = serde_json::to_value(&engine).map_err(|e| e.to_string())?;
     object.extend(figures.as_object().cloned().unwrap_or_default());
     let mut same = true;
+    if args.wire {
+        let wire = trigwire::bench_farm::measure_wire(&farm, replay)?;
+        object.insert("wire_register_ratio".into(), (wire.register_s / engine.register_s.max(1e-12)).into());
+        object.insert("wire_match_ratio".into(), (wire.match_s / engine.match_s.max(1e-12)).into());
+        same &= wire.firings == engine.firings;
+        object.insert("wire".into(), serde_json::to_value(&wire).map_err(|e| e.to_string())?);
+    }
     if args.reference {
         let reference = measure(&farm, Subject::Reference, replay, &mut |p| show_progress("reference", p))
             .map_err(|e| e.to_string())?;
@@ -250,7 +266,7 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     }
     println!("{report}");
     if !same {
-        eprintln!("error: the engine and the reference disagree on the firings of the same farm");
+        eprintln!("error: the engine, the reference or the wire path disagree on the firings of the same farm");
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

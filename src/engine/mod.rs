@@ -5,6 +5,7 @@
 //! tests can catch a mistake in either.
 
 mod batch;
+pub use batch::on_pool_thread;
 mod catalog;
 mod circuit;
 mod clock;

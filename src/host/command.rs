@@ -68,6 +68,10 @@ pub enum Outcome {
     Rejected(Error),
 }
 
+/// A submission's jobs handed over one at a time: called with a `take` function, it
+/// calls `take` with each job in order, and returns an error to abandon the submission.
+pub type JobFeed<'f> = dyn FnMut(&mut dyn FnMut(&JobSpec)) -> Result<(), Error> + 'f;
+
 /// Something that applies [`Command`]s: the engine, and the reference semantics that
 /// tests and benchmarks compare it with. Hosts that can drive either (the wire format's
 /// [`crate::wire::Replay`]) are generic over this trait.
@@ -97,11 +101,7 @@ pub trait Apply {
     ///
     /// # Errors
     /// The error `feed` returns, or what the submission's command would be rejected for.
-    fn submit_each(
-        &mut self,
-        feed: &mut dyn FnMut(&mut dyn FnMut(&JobSpec)) -> Result<(), Error>,
-        out: &mut Vec<Outcome>,
-    ) -> Result<(), Error> {
+    fn submit_each(&mut self, feed: &mut JobFeed<'_>, out: &mut Vec<Outcome>) -> Result<(), Error> {
         let mut jobs = Vec::new();
         feed(&mut |job| jobs.push(job.clone()))?;
         self.apply(&Command::Submit(jobs), out)
@@ -117,11 +117,7 @@ impl Apply for Engine {
         Engine::apply_all(self, commands, out)
     }
 
-    fn submit_each(
-        &mut self,
-        feed: &mut dyn FnMut(&mut dyn FnMut(&JobSpec)) -> Result<(), Error>,
-        out: &mut Vec<Outcome>,
-    ) -> Result<(), Error> {
+    fn submit_each(&mut self, feed: &mut JobFeed<'_>, out: &mut Vec<Outcome>) -> Result<(), Error> {
         let mut firings = Vec::new();
         let submission = Engine::submit_each(self, feed, &mut firings)?;
         out.push(Outcome::Submitted(submission));

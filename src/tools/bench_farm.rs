@@ -582,6 +582,81 @@ fn measure_with(
     })
 }
 
+/// What the wire path did with a farm: the figures `trigwire bench --wire` adds.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct WireFigures {
+    /// Bytes of the log: the farm's submissions and events as `trigwire run` lines.
+    pub log_bytes: u64,
+    /// Seconds replaying the submission lines: decoding, planning, registering and
+    /// writing the answers.
+    pub register_s: f64,
+    /// Seconds replaying the event lines: decoding, matching and writing the firings.
+    pub match_s: f64,
+    /// Event lines over `match_s`.
+    pub events_per_s: f64,
+    /// Firing lines written.
+    pub firings: u64,
+    /// Output bytes written (to memory, then dropped).
+    pub output_bytes: u64,
+}
+
+/// Writes `farm` as a wire log, then replays it through [`crate::wire::Replay`] as
+/// `trigwire run` does (in batches of `replay.batch` events, or one line at a time),
+/// timing the submission lines and the event lines apart, on a thread of the batch
+/// pool as `trigwire run` does. Writing the log is not timed; the output goes to a
+/// buffer that is emptied every megabyte.
+///
+/// # Errors
+/// A line the replay rejects (a bug in the generator or the engine), as its output.
+pub fn measure_wire(farm: &Farm, replay: ReplayOptions) -> Result<WireFigures, String> {
+    crate::on_pool_thread(|| measure_wire_here(farm, replay))
+}
+
+fn measure_wire_here(farm: &Farm, replay: ReplayOptions) -> Result<WireFigures, String> {
+    use crate::wire::{Mode, Output, Replay};
+    let mut log = Vec::new();
+    farm.write_wire(replay.order, replay.events, &mut log).map_err(|e| e.to_string())?;
+    let mode = replay.batch.map_or(Mode::OneByOne, Mode::Batch);
+    let mut wire = Replay::new(crate::Engine::default());
+    let mut out = Output::default();
+    let submissions = farm.submissions_len() as usize;
+    let mut lines = log.split(|&b| b == b'\n').filter(|l| !l.is_empty());
+    let (mut firings, mut output_bytes) = (0u64, 0u64);
+    let mut take = |out: &mut Output| {
+        firings += out
+            .bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| l.starts_with(b"{\"line\":") && l.windows(8).any(|w| w == b"\"fired\":"))
+            .count() as u64;
+        output_bytes += out.bytes.len() as u64;
+        let errors = std::mem::take(&mut out.errors);
+        out.bytes.clear();
+        match errors.first() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    };
+    let start = std::time::Instant::now();
+    for line in lines.by_ref().take(submissions) {
+        wire.feed(line, mode, &mut out);
+        take(&mut out)?;
+    }
+    let register_s = start.elapsed().as_secs_f64();
+    let (mut events, start) = (0u64, std::time::Instant::now());
+    for line in lines {
+        wire.feed(line, mode, &mut out);
+        events += 1;
+        if out.bytes.len() > 1 << 20 {
+            take(&mut out)?;
+        }
+    }
+    wire.finish(&mut out);
+    take(&mut out)?;
+    let match_s = start.elapsed().as_secs_f64();
+    let events_per_s = events as f64 / match_s.max(1e-9);
+    Ok(WireFigures { log_bytes: log.len() as u64, register_s, match_s, events_per_s, firings, output_bytes })
+}
+
 fn register(engine: &mut impl Measured, farm: &Farm, progress: &mut dyn FnMut(Progress)) -> Result<f64, crate::Error> {
     let of = u64::from(farm.submissions_len());
     let mut firings = Vec::new();
