@@ -49,8 +49,15 @@ const COMMANDS: &str = "submit, callback, event, time, remove";
 /// Allocates only what the [`Command`] owns (an event's custom name or work or host
 /// name; a submission's strings), and the error.
 pub fn decode(line: &str) -> Result<Command, Error> {
+    decode_reusing(line, &mut Vec::new())
+}
+
+/// [`decode`], taking the string an event's work or host name needs from `spare`
+/// when it has one: a host that gives the names of applied events back (as
+/// [`crate::wire::Replay`] does) decodes event lines without allocating.
+pub(crate) fn decode_reusing(line: &str, spare: &mut Vec<String>) -> Result<Command, Error> {
     if let Some(event) = plain_event(line) {
-        return event.into_event().map(Command::Event);
+        return event.into_event_in(spare).map(Command::Event);
     }
     decode_full(line)
 }
@@ -382,10 +389,18 @@ enum TextOrNumber<'a> {
 
 impl TextOrNumber<'_> {
     fn into_text(self) -> String {
+        self.into_text_in(&mut Vec::new())
+    }
+
+    /// The text, in a string taken from `spare` when it has one.
+    fn into_text_in(self, spare: &mut Vec<String>) -> String {
+        let mut text = spare.pop().unwrap_or_default();
+        text.clear();
         match self {
-            TextOrNumber::Text(s) => s.into_owned(),
-            TextOrNumber::Number(n) => n.to_string(),
+            TextOrNumber::Text(s) => text.push_str(&s),
+            TextOrNumber::Number(n) => text.push_str(itoa::Buffer::new().format(n)),
         }
+        text
     }
 }
 
@@ -771,6 +786,10 @@ fn event_fields<'de, M: MapAccess<'de>>(first: Key, mut map: M, ctx: &Ctx) -> Re
 
 impl EventWire<'_> {
     fn into_event(self) -> Result<Event, Error> {
+        self.into_event_in(&mut Vec::new())
+    }
+
+    fn into_event_in(self, spare: &mut Vec<String>) -> Result<Event, Error> {
         let ty = EventType::parse(&self.ty.0).ok_or_else(|| {
             bad_field(format!("unknown event type `{}`; expected job, work, subjob or host", self.ty.0))
         })?;
@@ -785,8 +804,8 @@ impl EventWire<'_> {
                 crate::syntax::parse_number(&t)
                     .ok_or_else(|| bad_field(format!("subjob extra `{t}` is not a decimal u64")))?,
             ),
-            (EventType::Work, Some(x)) => EventExtra::Work(x.into_text()),
-            (_, Some(x)) => EventExtra::Host(x.into_text()),
+            (EventType::Work, Some(x)) => EventExtra::Work(x.into_text_in(spare)),
+            (_, Some(x)) => EventExtra::Host(x.into_text_in(spare)),
         };
         Ok(Event::named(&self.event.0, self.job, extra))
     }

@@ -19,8 +19,11 @@ pub use write::{write_error, write_event, write_fired, write_str, write_submitte
 
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::front::model::Event;
+use crate::front::model::{Event, EventExtra};
 use crate::host::command::{Apply, Command, Outcome, Reply};
+
+/// Most names [`Replay`] keeps for reuse: a batch's worth.
+const SPARE_NAMES: usize = 4096;
 
 /// Replays a log against an engine (or anything that applies commands), producing
 /// the output lines.
@@ -32,6 +35,8 @@ pub struct Replay<A = Engine> {
     /// Events held for the next batch, and the line of each.
     pending: Vec<Command>,
     pending_lines: Vec<usize>,
+    /// Work and host names of applied events, for the next events to reuse.
+    spare: Vec<String>,
     /// Scratch buffers, reused from one command or batch to the next.
     replies: Vec<Reply>,
     outcomes: Vec<Outcome>,
@@ -72,6 +77,7 @@ impl<A: Apply> Replay<A> {
             rejected: 0,
             pending: Vec::new(),
             pending_lines: Vec::new(),
+            spare: Vec::new(),
             replies: Vec::new(),
             outcomes: Vec::new(),
         }
@@ -115,7 +121,7 @@ impl<A: Apply> Replay<A> {
             self.submit_streaming(text, out);
             return;
         }
-        match text.and_then(decode) {
+        match text.and_then(|t| decode::decode_reusing(t, &mut self.spare)) {
             Ok(command @ Command::Event(_)) if mode != Mode::OneByOne => {
                 self.pending.push(command);
                 self.pending_lines.push(self.line);
@@ -153,9 +159,24 @@ impl<A: Apply> Replay<A> {
                 _ => {}
             }
         }
-        self.pending.clear();
-        self.pending_lines.clear();
+        replies.clear();
         self.replies = replies;
+        self.recycle();
+        self.pending_lines.clear();
+    }
+
+    /// Empties the batch, keeping its events' names for the next events to decode into.
+    ///
+    /// PERF: a string allocated and freed per event line was about a tenth of the wire's
+    /// own cost per event (callgrind, `trigwire run --batch 4096` on 100k events).
+    fn recycle(&mut self) {
+        for command in self.pending.drain(..) {
+            if let Command::Event(Event { extra: EventExtra::Work(name) | EventExtra::Host(name), .. }) = command {
+                if self.spare.len() < SPARE_NAMES {
+                    self.spare.push(name);
+                }
+            }
+        }
     }
 
     /// A submission line, its jobs planned as they are decoded (see
