@@ -106,10 +106,10 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
-    // PERF: names and codes rarely need escaping; checking the whole string first and
-    // copying it at once: 988 -> 588 instructions per firing line for its strings
-    // (callgrind on `trigwire run --batch 4096`, a farm of 100k callbacks and events).
-    if bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+    // PERF: names and codes rarely need escaping; checking the whole string first (a
+    // vector loop) and copying it at once: 988 -> 440 instructions per firing line for
+    // its strings (callgrind on `trigwire run --batch 4096`, 100k callbacks and events).
+    if !needs_escape(bytes) {
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
@@ -133,6 +133,13 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Whether any byte of `bytes` must be escaped in a JSON string. Written without an
+/// early exit so that it compiles to a vector loop: names and codes are short, and the
+/// common answer is no.
+fn needs_escape(bytes: &[u8]) -> bool {
+    bytes.iter().fold(false, |any, &b| any | (b < 0x20) | (b == b'"') | (b == b'\\'))
 }
 
 /// Appends the decimal digits of `n`.
