@@ -106,7 +106,9 @@ pub use tools::{bench_farm, reference, sim};
 /// Qube compatibility: action codes (spec §6), the `dependency` attribute (spec §4) and
 /// the `callbacks.conf` file of universal callbacks (spec §1).
 pub mod qube {
-    pub use crate::front::{parse_dependency, CodeLevel, DependencyError, Link, LinkKind};
+    pub use crate::front::{
+        frame_range, parse_dependency, CodeLevel, DependencyError, FrameRangeError, Link, LinkKind,
+    };
     pub use crate::host::conf::{load_callbacks_conf, parse_callbacks_conf, ConfEntry, ConfError};
 }
 

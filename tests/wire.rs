@@ -146,3 +146,45 @@ fn a_streamed_submission_answers_as_a_decoded_one() {
         assert_eq!(streamed.first(), Some(&expected), "{line}");
     }
 }
+
+/// Qube job dicts as `qb.submit` takes them: work dicts and frame ranges for agendas,
+/// `cpus` for the instance count, and the job keys the engine does not use.
+#[test]
+fn qube_job_dicts_decode_as_they_are() {
+    let Command::Submit(jobs) = decode(
+        r#"{"submit": [
+            {"name": "ribgen", "prototype": "cmdrange", "package": {"cmdline": "ribgen -f QB_FRAME_NUMBER"},
+             "priority": 9999, "cpus": 4, "hosts": ["a", "b"], "env": {"X": "1"}, "user": "jo",
+             "agenda": [{"name": "1", "status": "blocked", "resultpackage": null}, {"name": 2}, "3", 4]},
+            {"agenda": "1-9x4,20"}
+        ]}"#,
+    )
+    .expect("a Qube job dict") else {
+        panic!("a submission")
+    };
+    assert_eq!(jobs[0].agenda, ["1", "2", "3", "4"]);
+    assert_eq!(jobs[0].subjobs, 4);
+    assert_eq!(jobs[1].agenda, ["1", "5", "9", "20"]);
+    assert_eq!(jobs[1].subjobs, 0);
+    for key in trigwire::wire::IGNORED_JOB_KEYS {
+        let line = format!(r#"{{"submit": [{{"{key}": {{"any": ["value"]}}}}]}}"#);
+        assert!(decode(&line).is_ok(), "{key} is accepted");
+    }
+}
+
+#[test]
+fn bad_job_dicts_name_what_is_wrong() {
+    let fails = [
+        (r#"{"submit": [{"agenda": [{"status": "blocked"}]}]}"#, "missing field `name`"),
+        (r#"{"submit": [{"agenda": "1-5x0"}]}"#, "job 0: agenda: bad frame range item `1-5x0`"),
+        (r#"{"submit": [{"agenda": "5-1"}]}"#, "runs backwards"),
+        (r#"{"submit": [{"subjobs": 2, "cpus": 3}]}"#, "`subjobs` 2 and `cpus` 3 disagree"),
+        (r#"{"submit": [{"frobnicate": 1}]}"#, "unknown field `frobnicate`"),
+        (r#"{"submit": [{"prototype": "a", "prototype": "b"}]}"#, "duplicate field `prototype`"),
+    ];
+    for (line, message) in fails {
+        let e = decode(line).expect_err(line);
+        assert!(e.message().contains(message), "{line}: {}", e.message());
+        assert!(matches!(e.kind(), ErrorKind::Wire(_)), "{line}: {:?}", e.kind());
+    }
+}

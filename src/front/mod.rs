@@ -9,6 +9,7 @@
 
 pub(crate) mod codes;
 pub(crate) mod dependency;
+pub(crate) mod frames;
 pub mod ids;
 pub(crate) mod intern;
 pub(crate) mod model;
@@ -18,3 +19,4 @@ pub(crate) mod resolve;
 
 pub use codes::CodeLevel;
 pub use dependency::{parse_dependency, DependencyError, Link, LinkKind};
+pub use frames::{frame_range, FrameRangeError};

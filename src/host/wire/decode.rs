@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 
-use serde::de::{self, Deserializer as _, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use crate::error::{Error, ErrorKind, WireFault};
@@ -484,13 +484,186 @@ struct JobWire<'a> {
     #[serde(default, borrow)]
     status: Option<Text<'a>>,
     #[serde(default, borrow)]
-    agenda: Vec<TextOrNumber<'a>>,
-    #[serde(default)]
-    subjobs: u64,
+    agenda: AgendaWire<'a>,
+    subjobs: Option<u64>,
+    /// Qube's instance count, the same as `subjobs`.
+    cpus: Option<u64>,
     #[serde(borrow)]
     dependency: Option<Text<'a>>,
     #[serde(default, borrow)]
     callbacks: Vec<CallbackWire<'a>>,
+    // Qube job keys the engine does not use: accepted with any value and ignored. The
+    // README lists them.
+    #[serde(rename = "prototype")]
+    _prototype: Option<IgnoredAny>,
+    #[serde(rename = "package")]
+    _package: Option<IgnoredAny>,
+    #[serde(rename = "priority")]
+    _priority: Option<IgnoredAny>,
+    #[serde(rename = "reservations")]
+    _reservations: Option<IgnoredAny>,
+    #[serde(rename = "requirements")]
+    _requirements: Option<IgnoredAny>,
+    #[serde(rename = "restrictions")]
+    _restrictions: Option<IgnoredAny>,
+    #[serde(rename = "hosts")]
+    _hosts: Option<IgnoredAny>,
+    #[serde(rename = "groups")]
+    _groups: Option<IgnoredAny>,
+    #[serde(rename = "omithosts")]
+    _omithosts: Option<IgnoredAny>,
+    #[serde(rename = "omitgroups")]
+    _omitgroups: Option<IgnoredAny>,
+    #[serde(rename = "hostorder")]
+    _hostorder: Option<IgnoredAny>,
+    #[serde(rename = "cluster")]
+    _cluster: Option<IgnoredAny>,
+    #[serde(rename = "env")]
+    _env: Option<IgnoredAny>,
+    #[serde(rename = "user")]
+    _user: Option<IgnoredAny>,
+    #[serde(rename = "account")]
+    _account: Option<IgnoredAny>,
+    #[serde(rename = "kind")]
+    _kind: Option<IgnoredAny>,
+    #[serde(rename = "notes")]
+    _notes: Option<IgnoredAny>,
+    #[serde(rename = "flags")]
+    _flags: Option<IgnoredAny>,
+    #[serde(rename = "email")]
+    _email: Option<IgnoredAny>,
+    #[serde(rename = "mailaddress")]
+    _mailaddress: Option<IgnoredAny>,
+    #[serde(rename = "max_cpus")]
+    _max_cpus: Option<IgnoredAny>,
+    #[serde(rename = "retrywork")]
+    _retrywork: Option<IgnoredAny>,
+    #[serde(rename = "retrywork_delay")]
+    _retrywork_delay: Option<IgnoredAny>,
+    #[serde(rename = "retrysubjob")]
+    _retrysubjob: Option<IgnoredAny>,
+    #[serde(rename = "retrysubjob_delay")]
+    _retrysubjob_delay: Option<IgnoredAny>,
+    #[serde(rename = "timeout")]
+    _timeout: Option<IgnoredAny>,
+}
+
+/// The Qube job keys that a submission may carry and the engine ignores.
+pub const IGNORED_JOB_KEYS: &[&str] = &[
+    "prototype",
+    "package",
+    "priority",
+    "reservations",
+    "requirements",
+    "restrictions",
+    "hosts",
+    "groups",
+    "omithosts",
+    "omitgroups",
+    "hostorder",
+    "cluster",
+    "env",
+    "user",
+    "account",
+    "kind",
+    "notes",
+    "flags",
+    "email",
+    "mailaddress",
+    "max_cpus",
+    "retrywork",
+    "retrywork_delay",
+    "retrysubjob",
+    "retrysubjob_delay",
+    "timeout",
+];
+
+/// A job's agenda: a list of items (names, numbers, or Qube work dicts with a `name`),
+/// or a frame range string such as `1-100x5`.
+#[derive(Debug, Default)]
+enum AgendaWire<'a> {
+    #[default]
+    Empty,
+    Items(Vec<TextOrNumber<'a>>),
+    Range(Cow<'a, str>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for AgendaWire<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(AgendaVisitor)
+    }
+}
+
+struct AgendaVisitor;
+
+impl<'de> Visitor<'de> for AgendaVisitor {
+    type Value = AgendaWire<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of work names, numbers or work dicts, or a frame range such as \"1-100x5\"")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(AgendaWire::Range(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(AgendaWire::Range(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(WorkItem(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(AgendaWire::Items(items))
+    }
+}
+
+/// One agenda item: a name, a number, or a work dict (`{"name": "5", "status": ...}`,
+/// what `qb.genframes` returns) whose other keys are ignored.
+struct WorkItem<'a>(TextOrNumber<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for WorkItem<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(WorkItemVisitor)
+    }
+}
+
+struct WorkItemVisitor;
+
+impl<'de> Visitor<'de> for WorkItemVisitor {
+    type Value = WorkItem<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a work name, a non-negative integer or a work dict with a `name`")
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        TextOrNumberVisitor.visit_u64(v).map(WorkItem)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        TextOrNumberVisitor.visit_borrowed_str(v).map(WorkItem)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        TextOrNumberVisitor.visit_str(v).map(WorkItem)
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let mut name = None;
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            match &*key.0 {
+                "name" if name.is_some() => return Err(de::Error::duplicate_field("name")),
+                "name" => name = Some(map.next_value::<TextOrNumber<'de>>()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        name.map(WorkItem).ok_or_else(|| de::Error::missing_field("name"))
+    }
 }
 
 #[derive(Deserialize)]
@@ -508,6 +681,9 @@ fn default_language() -> Text<'static> {
     Text(Cow::Borrowed("qube"))
 }
 
+/// Most frames an agenda range string may expand to.
+const AGENDA_RANGE_LIMIT: u64 = 1_000_000;
+
 fn job_spec(j: JobWire<'_>, i: usize) -> Result<JobSpec, Error> {
     let status = match j.status.as_ref().map(|s| &*s.0) {
         None | Some("pending") => JobStatus::Pending,
@@ -522,6 +698,18 @@ fn job_spec(j: JobWire<'_>, i: usize) -> Result<JobSpec, Error> {
         .enumerate()
         .map(|(c, cb)| callback_spec(cb).map_err(|e| e.prefixed(&format!("job {i}, callback {c}"))))
         .collect::<Result<_, _>>()?;
+    let subjobs = match (j.subjobs, j.cpus) {
+        (Some(s), Some(c)) if s != c => {
+            return Err(bad_field(format!("job {i}: `subjobs` {s} and `cpus` {c} disagree; expected one of them")));
+        }
+        (s, c) => s.or(c).unwrap_or(0),
+    };
+    let agenda = match j.agenda {
+        AgendaWire::Empty => Vec::new(),
+        AgendaWire::Items(items) => items.into_iter().map(TextOrNumber::into_text).collect(),
+        AgendaWire::Range(range) => crate::front::frame_range(&range, AGENDA_RANGE_LIMIT)
+            .map_err(|e| bad_field(format!("job {i}: agenda: {e}")))?,
+    };
     Ok(JobSpec {
         id: j.id,
         name: j.name.0.into_owned(),
@@ -529,8 +717,8 @@ fn job_spec(j: JobWire<'_>, i: usize) -> Result<JobSpec, Error> {
         pgrp: j.pgrp,
         pid: j.pid,
         status,
-        agenda: j.agenda.into_iter().map(TextOrNumber::into_text).collect(),
-        subjobs: j.subjobs,
+        agenda,
+        subjobs,
         dependency: j.dependency.map(|t| t.0.into_owned()),
         callbacks,
     })

@@ -14,7 +14,7 @@ mod write;
 
 use serde_json::Value;
 
-pub use decode::decode;
+pub use decode::{decode, IGNORED_JOB_KEYS};
 pub use write::{write_error, write_event, write_fired, write_str, write_submitted, write_u64};
 
 use crate::engine::Engine;
