@@ -23,7 +23,7 @@ use hashbrown::{HashMap, HashSet};
 use crate::error::{Error, ErrorKind};
 use crate::front::ids::{ActionId, CallbackId, Symbol};
 use crate::front::model::{JobSpec, Language};
-use crate::front::registry::{id_space, level_of, Agenda, JobRecord, Registry};
+use crate::front::registry::{dependency_callbacks, id_space, level_of, Agenda, JobRecord, Registry};
 use crate::front::resolve::{resolve, Owner, Resolved, Shape, Slot};
 use crate::syntax::is_label;
 
@@ -278,12 +278,15 @@ impl Registry {
             add(planner, r.action, r.slots, r.shape, &mut index);
         }
         if let Some(dep) = &spec.dependency {
-            for (expr, code, source) in self.dependency_callbacks(dep, spec)? {
+            // PERF: each generated callback is resolved as it is made, against the
+            // attribute's own text: none is held, and the text is not copied per callback.
+            dependency_callbacks(dep, spec, self.limits.parse.atoms, |expr, code| {
                 let action = self.intern_action(Language::Qube, code, None, Some(level_of(code)));
-                let (slots, shape) = resolve(&expr, Some(owner), &source, &mut self.symbols)?;
+                let (slots, shape) = resolve(&expr, Some(owner), dep, &mut self.symbols)?;
                 next_id(planner)?;
                 add(planner, action, slots, shape, &mut index);
-            }
+                Ok(())
+            })?;
         }
         for u in &self.universal {
             if let Ok((slots, shape)) = resolve(&u.expr, Some(owner), &u.source, &mut self.symbols) {

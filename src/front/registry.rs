@@ -200,12 +200,24 @@ impl Registry {
             return Ok((expr, Cow::Borrowed(text)));
         }
         let mut exprs = Vec::with_capacity(triggers.len());
-        let mut offset = 0;
+        let (mut offset, mut atoms) = (0, 0u64);
         for (t, text) in triggers.iter().enumerate() {
             let mut expr = parse(text, &self.limits.parse, &self.custom).map_err(|e| match triggers.len() {
                 1 => Error::parse(e, "trigger"),
                 _ => Error::parse(e, &format!("trigger {t}")).in_trigger(t),
             })?;
+            // The atom limit holds for the list as a whole: a list is one trigger.
+            atoms += atom_count(&expr);
+            let limit = self.limits.parse.atoms;
+            if atoms > u64::from(limit) {
+                let kind = crate::syntax::ParseErrorKind::TooManyAtoms { limit };
+                let message = format!("trigger {t}: more atoms than the limit of {limit} in the list of triggers");
+                let span = Span::new(offset, offset + text.len());
+                return Err(Error::new(ErrorKind::Parse(kind), message)
+                    .at(span, &triggers.join(OR_JOIN))
+                    .in_trigger(t)
+                    .in_field("triggers"));
+            }
             shift_spans(&mut expr, offset);
             offset += text.len() + OR_JOIN.len();
             exprs.push(expr);
@@ -246,37 +258,6 @@ impl Registry {
         self.actions.push(Arc::new(action.clone()));
         self.action_ids.insert(action, id);
         id
-    }
-
-    /// The callbacks that a `dependency` attribute compiles to (spec §8): one for all job
-    /// links, one per agenda item for work links, one per instance for subjob links.
-    pub(super) fn dependency_callbacks(
-        &self,
-        dep: &str,
-        spec: &JobSpec,
-    ) -> Result<Vec<(Expr, &'static str, String)>, Error> {
-        let links = parse_dependency(dep)
-            .map_err(|e| Error::new(ErrorKind::Dependency, e.to_string()).at(e.span, dep).in_field("dependency"))?;
-        let of = |kind: LinkKind| links.iter().filter(move |l| l.kind == kind);
-        let mut out = Vec::new();
-        if of(LinkKind::Job).next().is_some() {
-            let atoms = of(LinkKind::Job).map(|l| link_atom(l, EventType::Job, Extra::None)).collect();
-            out.push((and(atoms), "unblock-self", dep.to_string()));
-        }
-        if of(LinkKind::Work).next().is_some() {
-            for w in &spec.agenda {
-                let atoms =
-                    of(LinkKind::Work).map(|l| link_atom(l, EventType::Work, Extra::Name(w.as_str().into()))).collect();
-                out.push((and(atoms), "unblock-work-self", dep.to_string()));
-            }
-        }
-        if of(LinkKind::Subjob).next().is_some() {
-            for i in 0..spec.subjobs {
-                let atoms = of(LinkKind::Subjob).map(|l| link_atom(l, EventType::Subjob, Extra::Subjob(i))).collect();
-                out.push((and(atoms), "unblock-subjob-self", dep.to_string()));
-            }
-        }
-        Ok(out)
     }
 
     /// Adds a universal callback, attached to every job submitted from now on.
@@ -373,11 +354,55 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
 /// How a list of triggers is joined into one text.
 const OR_JOIN: &str = " || ";
 
+fn atom_count(expr: &Expr) -> u64 {
+    match expr {
+        Expr::Atom(_) => 1,
+        Expr::And(xs) | Expr::Or(xs) => xs.iter().map(atom_count).sum(),
+    }
+}
+
 fn shift_spans(expr: &mut Expr, offset: usize) {
     match expr {
         Expr::Atom(a) => a.span = Span::new(a.span.start + offset, a.span.end + offset),
         Expr::And(xs) | Expr::Or(xs) => xs.iter_mut().for_each(|x| shift_spans(x, offset)),
     }
+}
+
+/// The callbacks that a `dependency` attribute compiles to (spec §8), handed to `each`
+/// one at a time with their code: one for all job links, one per agenda item for work
+/// links, one per instance for subjob links. Each ANDs the links of its kind, so a kind
+/// may have at most `atoms` links (the trigger atom limit).
+pub(super) fn dependency_callbacks(
+    dep: &str,
+    spec: &JobSpec,
+    atoms: u32,
+    mut each: impl FnMut(Expr, &'static str) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let links = parse_dependency(dep)
+        .map_err(|e| Error::new(ErrorKind::Dependency, e.to_string()).at(e.span, dep).in_field("dependency"))?;
+    let of = |kind: LinkKind| links.iter().filter(move |l| l.kind == kind);
+    for kind in [LinkKind::Job, LinkKind::Work, LinkKind::Subjob] {
+        if of(kind).count() > atoms as usize {
+            let message = format!("more {kind:?} links than the limit of {atoms} atoms a trigger may have");
+            return Err(Error::new(ErrorKind::Dependency, message.to_lowercase()).in_field("dependency"));
+        }
+    }
+    if of(LinkKind::Job).next().is_some() {
+        each(and(of(LinkKind::Job).map(|l| link_atom(l, EventType::Job, Extra::None)).collect()), "unblock-self")?;
+    }
+    if of(LinkKind::Work).next().is_some() {
+        for w in &spec.agenda {
+            let atoms = of(LinkKind::Work).map(|l| link_atom(l, EventType::Work, Extra::Name(w.as_str().into())));
+            each(and(atoms.collect()), "unblock-work-self")?;
+        }
+    }
+    if of(LinkKind::Subjob).next().is_some() {
+        for i in 0..spec.subjobs {
+            let atoms = of(LinkKind::Subjob).map(|l| link_atom(l, EventType::Subjob, Extra::Subjob(i)));
+            each(and(atoms.collect()), "unblock-subjob-self")?;
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn level_of(code: &str) -> CodeLevel {
