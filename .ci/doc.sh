@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
-# Docs build with warnings (broken intra-doc links included) denied.
+# Docs of both packages (the library and the tools crate) build with warnings (broken
+# intra-doc links included) denied.
 set -euo pipefail
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps

@@ -1,3 +1,3 @@
 #!/usr/bin/env bash
 set -euo pipefail
-cargo fmt --check
+cargo fmt --all --check

@@ -96,42 +96,55 @@ struct Place {
     field: Option<&'static str>,
 }
 
+/// # Building errors
+///
+/// The engine builds its errors with these methods, and so can an independent
+/// implementation of the specification (the reference semantics of the tools crate, a
+/// host in another language) that must reject what the engine rejects with the same
+/// error: kind, message, span and place. Start from [`Error::new`] (or [`Error::parse`]
+/// for a trigger that did not parse), then note where it points: [`Error::at`] for the
+/// bytes of a text, [`Error::in_field`], [`Error::in_trigger`], [`Error::in_callback`]
+/// and [`Error::in_job`] (or [`Error::in_job_at`]) for the place in a submission, from
+/// the inside out. `in_callback` and `in_job` also prefix the message with the place,
+/// as the engine's messages read.
+///
+/// ```
+/// use trigwire::{Error, ErrorKind};
+///
+/// let code = "unblock-wrok-self";
+/// let err = Error::new(ErrorKind::UnknownCode, format!("unknown qube code `{code}`"))
+///     .at(trigwire::syntax::Span { start: 0, end: code.len() }, code)
+///     .in_field("code")
+///     .in_callback(2)
+///     .in_job(0, 7);
+/// assert_eq!(err.message(), "job 0 (id 7): callback 2: unknown qube code `unblock-wrok-self`");
+/// assert_eq!((err.job(), err.callback(), err.field()), (Some((0, 7)), Some(2), Some("code")));
+/// assert_eq!(err.source_text(), Some(code));
+/// ```
 impl Error {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+    /// An error of `kind` with `message` (what was rejected and what was expected), not
+    /// yet pointing anywhere.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
         Error::from(Inner { kind, message: message.into(), span: None, source: None, place: Place::default() })
     }
 
-    /// Notes the field of a job or callback that the error is about.
-    pub(crate) fn in_field(mut self, field: &'static str) -> Error {
-        self.inner.place.field = Some(field);
-        self
+    /// Wraps a parse error of a trigger: kind [`ErrorKind::Parse`], the parse error's
+    /// span and text, field `triggers`, and the message prefixed with `place` (the engine
+    /// says `trigger`, or `trigger N` for the element `N` of a list of triggers, which it
+    /// also notes with [`Error::in_trigger`]).
+    pub fn parse(err: ParseError, place: &str) -> Error {
+        Error::from(Inner {
+            kind: ErrorKind::Parse(err.kind().clone()),
+            message: format!("{place}: {}", err.message()),
+            span: Some(err.span()),
+            source: Some(err.source_text().to_string()),
+            place: Place { field: Some("triggers"), ..Place::default() },
+        })
     }
 
-    /// Notes the job (position in its submission, id) and prefixes the message with it.
-    pub(crate) fn in_job(mut self, position: usize, id: u64) -> Error {
-        self.inner.place.job = Some((position, id));
-        self.prefixed(&format!("job {position} (id {id})"))
-    }
-
-    /// Notes the job's position alone, before its id is known, and prefixes the message.
-    pub(crate) fn in_job_at(mut self, position: usize) -> Error {
-        self.inner.place.job = self.inner.place.job.or(Some((position, 0)));
-        self
-    }
-
-    /// Notes the callback (position in the job's list) and prefixes the message with it.
-    pub(crate) fn in_callback(mut self, position: usize) -> Error {
-        self.inner.place.callback = Some(position);
-        self.prefixed(&format!("callback {position}"))
-    }
-
-    /// Notes the element of a list of triggers that the error is about.
-    pub(crate) fn in_trigger(mut self, position: usize) -> Error {
-        self.inner.place.trigger = Some(position);
-        self
-    }
-
-    pub(crate) fn at(mut self, span: Span, source: &str) -> Error {
+    /// Points the error at the bytes `span` of `source` (a trigger, an attribute, a
+    /// line), which `Display` draws with a caret under them.
+    pub fn at(mut self, span: Span, source: &str) -> Error {
         self.inner.span = Some(span);
         self.inner.source = Some(source.to_string());
         self
@@ -143,15 +156,40 @@ impl Error {
         self
     }
 
-    /// Wraps a parse error, prefixing where the trigger came from.
-    pub(crate) fn parse(err: ParseError, place: &str) -> Error {
-        Error::from(Inner {
-            kind: ErrorKind::Parse(err.kind().clone()),
-            message: format!("{place}: {}", err.message()),
-            span: Some(err.span()),
-            source: Some(err.source_text().to_string()),
-            place: Place { field: Some("triggers"), ..Place::default() },
-        })
+    /// Notes the field of a job or callback that the error is about, as the wire format
+    /// names it (see [`Error::field`]). The message is unchanged.
+    pub fn in_field(mut self, field: &'static str) -> Error {
+        self.inner.place.field = Some(field);
+        self
+    }
+
+    /// Notes the element of a callback's list of triggers that the error is about. The
+    /// message is unchanged.
+    pub fn in_trigger(mut self, position: usize) -> Error {
+        self.inner.place.trigger = Some(position);
+        self
+    }
+
+    /// Notes the callback (its position in the job's `callbacks`) and prefixes the
+    /// message with `callback {position}: `.
+    pub fn in_callback(mut self, position: usize) -> Error {
+        self.inner.place.callback = Some(position);
+        self.prefixed(&format!("callback {position}"))
+    }
+
+    /// Notes the job (its position in the submission, its id) and prefixes the message
+    /// with `job {position} (id {id}): `.
+    pub fn in_job(mut self, position: usize, id: u64) -> Error {
+        self.inner.place.job = Some((position, id));
+        self.prefixed(&format!("job {position} (id {id})"))
+    }
+
+    /// Notes the job's position alone, for an error that arises before the job has an
+    /// id (such as a bad `id` or `pgrp`): [`Error::job`] reads `(position, 0)`. The
+    /// message is unchanged, and a job already noted is kept.
+    pub fn in_job_at(mut self, position: usize) -> Error {
+        self.inner.place.job = self.inner.place.job.or(Some((position, 0)));
+        self
     }
 
     pub(crate) fn prefixed(mut self, place: &str) -> Error {

@@ -12,12 +12,15 @@
 //!   time or [`Engine::process_batch`] many, [`Engine::advance_clock`],
 //!   [`Engine::remove_job`]. What fired comes back as [`Firing`]s, in a deterministic
 //!   order, with the work item or instance a qube code acts on ([`Target`]).
-//! - [`Reference`] is a naive implementation of the same specification, sharing only
-//!   the syntax tree with the engine: the oracle of the tests and the baseline of the
-//!   benchmarks.
 //! - [`syntax`] parses triggers on their own; [`wire`] is the JSON-lines format of
 //!   `trigwire run`; [`qube`] holds action codes, the `dependency` attribute and
-//!   `callbacks.conf`; [`sim`] is a small farm simulator.
+//!   `callbacks.conf`; [`pipeline`] serves many producer threads.
+//! - The tools live beside the library, in the `trigwire-tools` crate (`tools/` in the
+//!   repository, not published): the `trigwire` binary, a small farm simulator, seeded
+//!   bench farms, and `Reference`, a naive implementation of the same specification that
+//!   shares only the syntax tree with the engine: the oracle of the tests and the
+//!   baseline of the benchmarks. It builds its errors with the public [`Error`] builder
+//!   ([`Error::new`] and the `in_*`/[`Error::at`] notes), so both give identical errors.
 //!
 //! # Example
 //!
@@ -97,12 +100,13 @@ mod error;
 mod front;
 mod host;
 pub mod syntax;
-mod tools;
 
 pub use front::ids;
 pub use host::{pipeline, wire};
-pub use tools::{bench_farm, reference, sim};
 
+/// The seeded generator of the bench farms, for the library's own unit tests (the wire
+/// decoder's mutation test draws from it). The bench farms live in the tools crate
+/// (`tools/src/rng.rs`); the one small generator is included from there, not copied.
 /// Qube compatibility: action codes (spec §6), the `dependency` attribute (spec §4) and
 /// the `callbacks.conf` file of universal callbacks (spec §1).
 pub mod qube {
@@ -118,4 +122,3 @@ pub use front::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, 
 pub use front::registry::{Action, Limits};
 pub use host::command::{Apply, Command, JobFeed, Outcome, Reply};
 pub use syntax::{EventName, EventType, UnknownWord};
-pub use tools::reference::Reference;

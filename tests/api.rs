@@ -12,7 +12,6 @@ use trigwire::{
 fn every_public_type_is_send_and_sync() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Engine>();
-    send_sync::<trigwire::Reference>();
     send_sync::<Config>();
     send_sync::<Limits>();
     send_sync::<Command>();

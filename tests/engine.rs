@@ -135,7 +135,6 @@ fn rejected_submission_leaves_no_trace() {
 fn public_types_cross_threads() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Engine>();
-    send_sync::<trigwire::Reference>();
     send_sync::<trigwire::Error>();
     send_sync::<trigwire::Firing>();
     send_sync::<trigwire::syntax::ParseError>();

@@ -2,7 +2,7 @@
 //!
 //! Each function takes the raw bytes libFuzzer hands the target and panics when the
 //! property fails. The fuzz targets under `fuzz_targets/` are one-line wrappers, and
-//! `tests/fuzz_regressions.rs` in the main crate includes this very file to replay the
+//! `tools/tests/fuzz_regressions.rs` in the tools crate includes this very file to replay the
 //! committed seeds and crash inputs under an ordinary `cargo test`, so a target and its
 //! regression test can never drift apart.
 
@@ -14,8 +14,9 @@ use trigwire::syntax::{parse, Atom, CustomNames, Expr, Name, ParseLimits, Span};
 use trigwire::wire::{decode, Mode, Replay};
 use trigwire::{
     BatchFiring, CallbackSpec, Config, Engine, Error, Event, EventName, Firing, JobSpec, JobStatus, Language, Limits,
-    Reference, Submission,
+    Submission,
 };
+use trigwire_tools::Reference;
 
 // ---------------------------------------------------------------------------------------
 // parse

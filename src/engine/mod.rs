@@ -1,8 +1,8 @@
 //! The engine: the job registry in front, the compiled matcher ([`Compiled`]) behind.
 //!
-//! The reference semantics ([`crate::Reference`]) share none of this: they implement
-//! the specification on their own, over the same syntax tree, so that the differential
-//! tests can catch a mistake in either.
+//! The reference semantics (`Reference`, in the tools crate) share none of this: they
+//! implement the specification on their own, over the same syntax tree, so that the
+//! differential tests can catch a mistake in either.
 
 mod batch;
 pub use batch::on_pool_thread;
@@ -173,8 +173,9 @@ impl Facts {
     }
 }
 
-/// The trigger engine: the job registry and the compiled matcher. [`crate::Reference`]
-/// is the independent, naive implementation of the same specification.
+/// The trigger engine: the job registry and the compiled matcher. `Reference`, in the
+/// tools crate (`trigwire-tools`), is the independent, naive implementation of the same
+/// specification.
 ///
 /// # Example
 /// ```

@@ -1002,7 +1002,6 @@ impl EventWire<'_> {
 #[cfg(test)]
 mod tests {
     use super::{decode_full, plain_event, Command};
-    use crate::tools::bench_farm::Rng;
 
     /// Lines near the plain event form, and mutations of them: whenever the plain
     /// reader takes a line, it gives what the full decoder gives.
@@ -1016,15 +1015,23 @@ mod tests {
             r#"{"event":"approved","type":"job","job":5}"#,
         ];
         let alphabet = b" \t\"{}:,0123456789-.eE\\abcjobxtrypwk\x01\xc3\xa9";
-        let mut rng = Rng::new(7);
+        let mut state = 7u64;
+        // SplitMix64: mutations reproducible from the seed.
+        let mut below = |n: u64| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((u128::from(z ^ (z >> 31)) * u128::from(n)) >> 64) as u64
+        };
         let mut taken = 0;
         for seed in seeds {
             for round in 0..4000 {
                 let mut bytes = seed.as_bytes().to_vec();
                 for _ in 0..(round % 4) {
-                    let at = rng.below(bytes.len() as u64 + 1) as usize;
-                    let b = alphabet[rng.below(alphabet.len() as u64) as usize];
-                    match rng.below(3) {
+                    let at = below(bytes.len() as u64 + 1) as usize;
+                    let b = alphabet[below(alphabet.len() as u64) as usize];
+                    match below(3) {
                         0 => bytes.insert(at, b),
                         1 if at < bytes.len() => drop(bytes.remove(at)),
                         _ if at < bytes.len() => bytes[at] = b,

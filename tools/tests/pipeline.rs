@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use trigwire::bench_farm::{fanout, Rng};
 use trigwire::pipeline::{Closed, Outcomes, Pipeline, PipelineConfig, Ticket, TrySendError};
 use trigwire::{Apply, CallbackSpec, Command, Engine, Error, Event, EventName, JobSpec, Outcome};
+use trigwire_tools::bench_farm::{fanout, Rng};
 
 /// What a consumer saw: the whole answer of each command in arrival order, and the
 /// largest message.

@@ -211,18 +211,18 @@ fn check(trigger: &str) -> Result<ExitCode, String> {
 
 fn demo() -> Result<ExitCode, String> {
     println!("trigwire demo: the documented Qube scenarios on a four-frame shot, one farm second a step\n");
-    for line in trigwire::sim::DEMO_JOBS {
+    for line in trigwire_tools::sim::DEMO_JOBS {
         println!("  {line}");
     }
     println!();
-    for line in trigwire::sim::demo() {
+    for line in trigwire_tools::sim::demo() {
         println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
-    use trigwire::bench_farm::{measure, Farm, FarmSpec, Order, ReplayOptions, Subject, TriggerShape};
+    use trigwire_tools::bench_farm::{measure, Farm, FarmSpec, Order, ReplayOptions, Subject, TriggerShape};
     let shape = TriggerShape::parse(&args.shape)
         .ok_or_else(|| format!("unknown shape `{}`; expected and2, or2, single or mixed", args.shape))?;
     let order = Order::parse(&args.order)
@@ -250,7 +250,7 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     object.extend(figures.as_object().cloned().unwrap_or_default());
     let mut same = true;
     if args.wire {
-        let wire = trigwire::bench_farm::measure_wire(&farm, replay)?;
+        let wire = trigwire_tools::bench_farm::measure_wire(&farm, replay)?;
         object.insert("wire_register_ratio".into(), (wire.register_s / engine.register_s.max(1e-12)).into());
         object.insert("wire_match_ratio".into(), (wire.match_s / engine.match_s.max(1e-12)).into());
         same &= wire.firings == engine.firings;
@@ -259,7 +259,7 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     if args.reference {
         let reference = measure(&farm, Subject::Reference, replay, &mut |p| show_progress("reference", p))
             .map_err(|e| e.to_string())?;
-        let per_event = |f: &trigwire::bench_farm::Figures| f.match_s / f.events.max(1) as f64;
+        let per_event = |f: &trigwire_tools::bench_farm::Figures| f.match_s / f.events.max(1) as f64;
         object.insert("speedup_vs_reference".into(), (per_event(&reference) / per_event(&engine).max(1e-12)).into());
         same = reference.firings == engine.firings && reference.checksum == engine.checksum;
         object.insert("reference".into(), serde_json::to_value(&reference).map_err(|e| e.to_string())?);
@@ -283,8 +283,8 @@ fn rayon_threads(batch: Option<usize>) -> usize {
 }
 
 /// A one-line progress display on standard error, redrawn in place.
-fn show_progress(who: &str, p: trigwire::bench_farm::Progress) {
-    use trigwire::bench_farm::Progress;
+fn show_progress(who: &str, p: trigwire_tools::bench_farm::Progress) {
+    use trigwire_tools::bench_farm::Progress;
     let (what, done, of) = match p {
         Progress::Registering { done, of } => ("registering submissions", done, of),
         Progress::Replaying { done, of } => ("replaying events", done, of),

@@ -2,7 +2,7 @@
 //! specification, written straight from its text. It is the oracle of the differential
 //! tests and the baseline the benchmarks report ratios against.
 //!
-//! It shares nothing with the engine beyond the syntax tree ([`crate::syntax`]), the
+//! It shares nothing with the engine beyond the syntax tree ([`trigwire::syntax`]), the
 //! public model types and the Qube `dependency` parser: it assigns its own ids, groups
 //! and labels, keeps each callback's parsed [`Expr`] and one latch per atom occurrence,
 //! and on every event walks every live callback and every atom. Labels are looked up
@@ -13,22 +13,23 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::error::{Error, ErrorKind};
-use crate::ids::CallbackId;
-use crate::qube::{parse_dependency, CodeLevel, LinkKind};
-use crate::syntax::{
+use trigwire::ids::CallbackId;
+use trigwire::qube::{parse_dependency, CodeLevel, LinkKind};
+use trigwire::syntax::{
     is_label, parse, Atom, AtomKind, Context, CustomNames, EventName, Expr, Extra, Name, ParseErrorKind, Schedule, Span,
 };
-use crate::{
+use trigwire::{
     Action, Apply, CallbackSpec, Cause, Command, Config, Event, EventExtra, Firing, JobSpec, Language, Outcome,
     Submission, Target,
 };
+use trigwire::{Error, ErrorKind};
 
 /// The reference semantics of spec §1-§8, independent of the engine.
 ///
 /// # Example
 /// ```
-/// use trigwire::{CallbackSpec, Config, Event, EventName, JobSpec, Reference};
+/// use trigwire::{CallbackSpec, Config, Event, EventName, JobSpec};
+/// use trigwire_tools::Reference;
 /// let mut reference = Reference::new(Config::default());
 /// let mut firings = Vec::new();
 /// let job = JobSpec { callbacks: vec![CallbackSpec::qube("complete-job-7", "unblock-self")], ..JobSpec::default() };
@@ -640,6 +641,9 @@ impl Apply for Reference {
             Command::Event(event) => self.process(event, &mut firings)?,
             Command::Time(to) => self.advance_clock(*to, &mut firings)?,
             Command::Remove(job) => self.remove_job(*job)?,
+            // `Command` grows with the engine; the oracle must learn each new command
+            // before a test can compare it, so an unknown one stops the test loudly.
+            other => unimplemented!("the reference semantics do not implement {other:?}"),
         }
         out.extend(firings.into_iter().map(Outcome::Fired));
         Ok(())
@@ -693,7 +697,7 @@ fn check_contexts(expr: &Expr, owner: Option<Owner>, source: &str) -> Result<(),
 fn dependency(dep: &str, spec: &JobSpec) -> Result<Vec<(&'static str, Expr)>, Error> {
     let links = parse_dependency(dep)
         .map_err(|e| Error::new(ErrorKind::Dependency, e.to_string()).at(e.span, dep).in_field("dependency"))?;
-    let atoms = |kind: LinkKind, ty: crate::EventType, extra: Extra| {
+    let atoms = |kind: LinkKind, ty: trigwire::EventType, extra: Extra| {
         let atoms: Vec<Expr> = links
             .iter()
             .filter(|l| l.kind == kind)
@@ -714,17 +718,17 @@ fn dependency(dep: &str, spec: &JobSpec) -> Result<Vec<(&'static str, Expr)>, Er
         }
     };
     let mut out = Vec::new();
-    if let Some(expr) = atoms(LinkKind::Job, crate::EventType::Job, Extra::None) {
+    if let Some(expr) = atoms(LinkKind::Job, trigwire::EventType::Job, Extra::None) {
         out.push(("unblock-self", expr));
     }
     for w in &spec.agenda {
-        match atoms(LinkKind::Work, crate::EventType::Work, Extra::Name(w.as_str().into())) {
+        match atoms(LinkKind::Work, trigwire::EventType::Work, Extra::Name(w.as_str().into())) {
             Some(expr) => out.push(("unblock-work-self", expr)),
             None => break,
         }
     }
     for i in 0..spec.subjobs {
-        match atoms(LinkKind::Subjob, crate::EventType::Subjob, Extra::Subjob(i)) {
+        match atoms(LinkKind::Subjob, trigwire::EventType::Subjob, Extra::Subjob(i)) {
             Some(expr) => out.push(("unblock-subjob-self", expr)),
             None => break,
         }

@@ -2,14 +2,9 @@
 //! would report, applies the qube codes of the firings to job and work states, and
 //! feeds the events those changes cause back in. Used by `trigwire demo` and tests.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
-use hashbrown::HashMap;
-
-use crate::engine::Engine;
-use crate::error::Error;
-use crate::front::model::{Event, Firing, JobSpec, JobStatus, Language, Target};
-use crate::syntax::EventName;
+use trigwire::{Engine, Error, Event, EventName, Firing, JobSpec, JobStatus, Language, Target};
 
 /// A job as the simulator sees it.
 #[derive(Clone, Debug)]
@@ -257,8 +252,8 @@ pub const DEMO_JOBS: &[&str] = &[
 /// Runs the scenarios of [`DEMO_JOBS`] on the simulator and returns the timeline.
 pub fn demo() -> Vec<String> {
     let frames: Vec<String> = (1..=4).map(|f| f.to_string()).collect();
-    let per_frame = |trigger: &dyn Fn(&str) -> String| -> Vec<crate::CallbackSpec> {
-        frames.iter().map(|f| crate::CallbackSpec::qube(&trigger(f), "unblock-work-self")).collect()
+    let per_frame = |trigger: &dyn Fn(&str) -> String| -> Vec<trigwire::CallbackSpec> {
+        frames.iter().map(|f| trigwire::CallbackSpec::qube(&trigger(f), "unblock-work-self")).collect()
     };
     let job = |name: &str, status: JobStatus, agenda: &[String], callbacks| JobSpec {
         name: name.into(),
@@ -289,13 +284,13 @@ pub fn demo() -> Vec<String> {
             "dailies",
             JobStatus::Blocked,
             &frames,
-            vec![crate::CallbackSpec::qube("complete-job-composite", "unblock-self")],
+            vec![trigwire::CallbackSpec::qube("complete-job-composite", "unblock-self")],
         ),
         job(
             "archive",
             JobStatus::Blocked,
             &["all".to_string()],
-            vec![crate::CallbackSpec::qube("dummy-time-self-20", "unblock-self")],
+            vec![trigwire::CallbackSpec::qube("dummy-time-self-20", "unblock-self")],
         ),
     ];
     let mut farm = Farm::new();

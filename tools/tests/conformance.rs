@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use trigwire::pipeline::{Pipeline, PipelineConfig};
 use trigwire::wire::{decode, Mode, Replay};
-use trigwire::{Command, Config, Engine, Outcome, Reference};
+use trigwire::{Command, Config, Engine, Outcome};
+use trigwire_tools::Reference;
 
 const MODES: [Mode; 4] = [Mode::OneByOne, Mode::Batch(1), Mode::Batch(3), Mode::Batch(4096)];
 
@@ -20,7 +21,7 @@ const MODES: [Mode; 4] = [Mode::OneByOne, Mode::Batch(1), Mode::Batch(3), Mode::
 const SQUEEZED: PipelineConfig = PipelineConfig { capacity: 1, batch: 3, output_capacity: 1, chunk: 1 };
 
 fn cases() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .expect("tests/data exists")
         .map(|e| e.expect("readable entry").path())

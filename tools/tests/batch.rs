@@ -3,9 +3,9 @@
 //! work counters) of processing the same events one at a time, on seeded random farms
 //! that span several callback chunks (so that the parallel path runs several shards).
 
-use trigwire::bench_farm::{fanout, Farm, FarmSpec, Order, Rng, TriggerShape};
 use trigwire::pipeline::{Pipeline, PipelineConfig};
 use trigwire::{BatchFiring, CallbackSpec, Command, Engine, Event, EventName, JobSpec};
+use trigwire_tools::bench_farm::{fanout, Farm, FarmSpec, Order, Rng, TriggerShape};
 
 const NAMES: [EventName; 5] =
     [EventName::Complete, EventName::Failed, EventName::Killed, EventName::Running, EventName::Done];
@@ -350,7 +350,7 @@ fn public_types_are_send_and_sync() {
 
 #[test]
 fn bench_measure_agrees_with_the_reference() {
-    use trigwire::bench_farm::{measure, ReplayOptions, Subject};
+    use trigwire_tools::bench_farm::{measure, ReplayOptions, Subject};
     for shape in TriggerShape::ALL {
         let farm = Farm::new(FarmSpec { jobs: 20, frames: 30, shape, seed: 3, group: 5, job_or: false });
         for batch in [None, Some(64)] {
@@ -379,7 +379,7 @@ fn removals_and_sweeps_match_the_reference() {
     }
     let expected = one_at_a_time(&s);
     assert!(expected.2.sweeps > 0, "the scenario should sweep the index");
-    let mut reference = trigwire::Reference::new(trigwire::Config::default());
+    let mut reference = trigwire_tools::Reference::new(trigwire::Config::default());
     for sub in &s.submissions {
         reference.submit(sub, &mut Vec::new()).expect("valid submission");
     }
@@ -412,7 +412,7 @@ fn frames_registered_in_descending_order_match_the_reference() {
         (1..=frames).rev().map(|f| CallbackSpec::qube(&format!("complete-work-up-{f}"), "unblock-work-self")).collect();
     let down = JobSpec { id: Some(2), agenda, callbacks, ..JobSpec::default() };
     let mut engine = Engine::default();
-    let mut reference = trigwire::Reference::new(trigwire::Config::default());
+    let mut reference = trigwire_tools::Reference::new(trigwire::Config::default());
     engine.submit(&[up.clone(), down.clone()], &mut Vec::new()).expect("valid");
     reference.submit(&[up, down], &mut Vec::new()).expect("valid");
     let (mut a, mut b) = (Vec::new(), Vec::new());

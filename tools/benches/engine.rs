@@ -1,7 +1,7 @@
 //! Criterion benchmarks of the trigger engine, with the naive reference measured in the
 //! same group wherever it finishes in reasonable time, so every figure is also a ratio.
 //!
-//! What is measured (all farms come from `trigwire::bench_farm`, seeded, so every run
+//! What is measured (all farms come from `trigwire_tools::bench_farm`, seeded, so every run
 //! measures the same farm):
 //! - `parse`: triggers parsed per second, for the per-frame shapes and a wide OR (the
 //!   reference shares this parser, so it has no figure of its own here).
@@ -29,9 +29,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use trigwire::bench_farm::{fanout, Farm, FarmSpec, Order, TriggerShape};
 use trigwire::syntax::{parse, CustomNames, ParseLimits};
-use trigwire::{Config, Engine, Event, Reference};
+use trigwire::{Config, Engine, Event};
+use trigwire_tools::bench_farm::{fanout, Farm, FarmSpec, Order, TriggerShape};
+use trigwire_tools::Reference;
 
 /// The reference re-checks every callback on every event; beyond this it takes minutes.
 const REFERENCE_MAX_CALLBACKS: u64 = 10_000;

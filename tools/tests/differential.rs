@@ -7,7 +7,8 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use trigwire::wire::{Mode, Replay};
-use trigwire::{Config, Engine, Reference};
+use trigwire::{Config, Engine};
+use trigwire_tools::Reference;
 
 const NAMES: [&str; 8] = ["complete", "complete", "failed", "killed", "done", "done", "submit", "timeout"];
 const CONTEXTS: [&str; 10] = ["self", "self", "a", "b", "c", "1", "2", "3", "7", "parent"];
@@ -188,4 +189,11 @@ fn generated_farms_fire() {
     eprintln!("200 farms: {submitted} submissions accepted, {fired} firings");
     assert!(fired > 500, "random farms fired only {fired} times");
     assert!(submitted > 400, "random farms accepted only {submitted} submissions");
+}
+
+/// The reference can sit beside the engine in a threaded host or test, as the engine can.
+#[test]
+fn the_reference_crosses_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Reference>();
 }

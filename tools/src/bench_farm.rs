@@ -15,7 +15,7 @@
 //!
 //! # Example
 //! ```
-//! use trigwire::bench_farm::{Farm, FarmSpec, Order, TriggerShape};
+//! use trigwire_tools::bench_farm::{Farm, FarmSpec, Order, TriggerShape};
 //! use trigwire::Engine;
 //! let farm = Farm::new(FarmSpec { jobs: 20, frames: 5, ..FarmSpec::default() });
 //! let mut engine = Engine::default();
@@ -32,42 +32,10 @@
 //! # Ok::<(), trigwire::Error>(())
 //! ```
 
-use crate::front::model::{CallbackSpec, Event, JobSpec, JobStatus};
-use crate::syntax::EventName;
+use trigwire::EventName;
+use trigwire::{CallbackSpec, Event, JobSpec, JobStatus};
 
-/// A small, fast, seeded pseudo-random generator (SplitMix64). Not for cryptography:
-/// it exists so that farms are reproducible from a seed without a dependency.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`), by multiply-shift: unbiased enough for farms.
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// Shuffles `xs` in place (Fisher–Yates).
-    pub fn shuffle<T>(&mut self, xs: &mut [T]) {
-        for i in (1..xs.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            xs.swap(i, j);
-        }
-    }
-}
+pub use crate::rng::Rng;
 
 /// The shape of every per-frame trigger of a farm. `A`, `B`, `C` are labels of
 /// upstream jobs in the same submission, `f` the frame.
@@ -241,7 +209,7 @@ impl Farm {
             let either = format!("complete-job-{} || complete-job-{}", up[0], up[up.len().min(2) - 1]);
             callbacks.push(CallbackSpec {
                 triggers: vec![either],
-                language: crate::Language::Mail,
+                language: trigwire::Language::Mail,
                 code: "upstream done".into(),
                 maximum: None,
             });
@@ -269,7 +237,7 @@ impl Farm {
             out.write_all(b"\n")?;
         }
         for event in self.events(order).take(events.map_or(usize::MAX, |n| n as usize)) {
-            let crate::EventExtra::Work(frame) = &event.extra else { continue };
+            let trigwire::EventExtra::Work(frame) = &event.extra else { continue };
             let name = event.name.as_str();
             writeln!(out, r#"{{"event":"{name}","type":"work","job":{},"extra":"{frame}"}}"#, event.job)?;
         }
@@ -394,15 +362,15 @@ pub struct ReplayOptions {
     pub order: Order,
     /// Replay only the first this many events of the stream; `None` replays all.
     pub events: Option<u64>,
-    /// Feed events to [`crate::Engine::process_batch`] this many at a time (threads from the
-    /// current rayon pool); `None` calls [`crate::Engine::process`] one event at a time.
+    /// Feed events to [`trigwire::Engine::process_batch`] this many at a time (threads from the
+    /// current rayon pool); `None` calls [`trigwire::Engine::process`] one event at a time.
     pub batch: Option<usize>,
 }
 
 /// Which engine [`measure`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Subject {
-    /// The compiled engine, [`crate::Engine`].
+    /// The compiled engine, [`trigwire::Engine`].
     Compiled,
     /// The naive reference semantics, [`crate::Reference`].
     Reference,
@@ -442,10 +410,10 @@ pub struct Figures {
     pub events_per_s: f64,
     /// Firings caused by the replayed events.
     pub firings: u64,
-    /// [`crate::Engine::memory_usage`] total over `callbacks`, after the replay; `None` for the
+    /// [`trigwire::Engine::memory_usage`] total over `callbacks`, after the replay; `None` for the
     /// reference, which does not account its memory.
     pub bytes_per_callback: Option<f64>,
-    /// [`crate::Engine::memory_usage`] by structure, in bytes; `None` for the reference.
+    /// [`trigwire::Engine::memory_usage`] by structure, in bytes; `None` for the reference.
     pub memory: Option<serde_json::Value>,
     /// The process's peak resident set (`VmHWM`) after the run, where `/proc` has it.
     pub peak_rss_bytes: Option<u64>,
@@ -475,65 +443,77 @@ pub fn measure(
     subject: Subject,
     replay: ReplayOptions,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Figures, crate::Error> {
+) -> Result<Figures, trigwire::Error> {
     match subject {
-        Subject::Compiled => measure_with(crate::Engine::default(), farm, replay, progress),
+        Subject::Compiled => measure_with(trigwire::Engine::default(), farm, replay, progress),
         Subject::Reference => measure_with(crate::Reference::default(), farm, replay, progress),
     }
 }
 
 /// What [`measure`] asks of the engine it measures.
 trait Measured {
-    fn submit(&mut self, jobs: &[JobSpec], out: &mut Vec<crate::Firing>) -> Result<(), crate::Error>;
-    fn process(&mut self, event: &Event, out: &mut Vec<crate::Firing>) -> Result<(), crate::Error>;
-    /// Like [`crate::Engine::process_batch`].
-    fn process_batch(&mut self, events: &[Event], out: &mut Vec<crate::BatchFiring>) -> Vec<(usize, crate::Error)>;
-    /// [`crate::Engine::memory_usage`], where the engine accounts its memory.
-    fn memory_usage(&self) -> Option<crate::MemoryUsage>;
+    fn submit(&mut self, jobs: &[JobSpec], out: &mut Vec<trigwire::Firing>) -> Result<(), trigwire::Error>;
+    fn process(&mut self, event: &Event, out: &mut Vec<trigwire::Firing>) -> Result<(), trigwire::Error>;
+    /// Like [`trigwire::Engine::process_batch`].
+    fn process_batch(
+        &mut self,
+        events: &[Event],
+        out: &mut Vec<trigwire::BatchFiring>,
+    ) -> Vec<(usize, trigwire::Error)>;
+    /// [`trigwire::Engine::memory_usage`], where the engine accounts its memory.
+    fn memory_usage(&self) -> Option<trigwire::MemoryUsage>;
 }
 
-impl Measured for crate::Engine {
-    fn submit(&mut self, jobs: &[JobSpec], out: &mut Vec<crate::Firing>) -> Result<(), crate::Error> {
-        crate::Engine::submit(self, jobs, out).map(drop)
+impl Measured for trigwire::Engine {
+    fn submit(&mut self, jobs: &[JobSpec], out: &mut Vec<trigwire::Firing>) -> Result<(), trigwire::Error> {
+        trigwire::Engine::submit(self, jobs, out).map(drop)
     }
 
-    fn process(&mut self, event: &Event, out: &mut Vec<crate::Firing>) -> Result<(), crate::Error> {
-        crate::Engine::process(self, event, out)
+    fn process(&mut self, event: &Event, out: &mut Vec<trigwire::Firing>) -> Result<(), trigwire::Error> {
+        trigwire::Engine::process(self, event, out)
     }
 
-    fn process_batch(&mut self, events: &[Event], out: &mut Vec<crate::BatchFiring>) -> Vec<(usize, crate::Error)> {
-        crate::Engine::process_batch(self, events, out)
+    fn process_batch(
+        &mut self,
+        events: &[Event],
+        out: &mut Vec<trigwire::BatchFiring>,
+    ) -> Vec<(usize, trigwire::Error)> {
+        trigwire::Engine::process_batch(self, events, out)
     }
 
-    fn memory_usage(&self) -> Option<crate::MemoryUsage> {
-        Some(crate::Engine::memory_usage(self))
+    fn memory_usage(&self) -> Option<trigwire::MemoryUsage> {
+        Some(trigwire::Engine::memory_usage(self))
     }
 }
 
 impl Measured for crate::Reference {
-    fn submit(&mut self, jobs: &[JobSpec], out: &mut Vec<crate::Firing>) -> Result<(), crate::Error> {
+    fn submit(&mut self, jobs: &[JobSpec], out: &mut Vec<trigwire::Firing>) -> Result<(), trigwire::Error> {
         crate::Reference::submit(self, jobs, out).map(drop)
     }
 
-    fn process(&mut self, event: &Event, out: &mut Vec<crate::Firing>) -> Result<(), crate::Error> {
+    fn process(&mut self, event: &Event, out: &mut Vec<trigwire::Firing>) -> Result<(), trigwire::Error> {
         crate::Reference::process(self, event, out)
     }
 
     /// One event at a time, each firing tagged with its event's position.
-    fn process_batch(&mut self, events: &[Event], out: &mut Vec<crate::BatchFiring>) -> Vec<(usize, crate::Error)> {
+    fn process_batch(
+        &mut self,
+        events: &[Event],
+        out: &mut Vec<trigwire::BatchFiring>,
+    ) -> Vec<(usize, trigwire::Error)> {
         let mut rejected = Vec::new();
         let mut one = Vec::new();
         for (i, event) in events.iter().enumerate() {
             one.clear();
             match crate::Reference::process(self, event, &mut one) {
-                Ok(()) => out.extend(one.drain(..).map(|firing| crate::BatchFiring { event: i, firing })),
+                Ok(()) => out.extend(one.drain(..).map(|firing| trigwire::BatchFiring { event: i, firing })),
                 Err(e) => rejected.push((i, e)),
             }
         }
         rejected
     }
 
-    fn memory_usage(&self) -> Option<crate::MemoryUsage> {
+    fn memory_usage(&self) -> Option<trigwire::MemoryUsage> {
         None
     }
 }
@@ -543,7 +523,7 @@ fn measure_with(
     farm: &Farm,
     replay: ReplayOptions,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Figures, crate::Error> {
+) -> Result<Figures, trigwire::Error> {
     let register_s = register(&mut engine, farm, progress)?;
     let of = replay.events.map_or(farm.events_len(), |n| n.min(farm.events_len()));
     let mut events = farm.events(replay.order).take(of as usize);
@@ -600,7 +580,7 @@ pub struct WireFigures {
     pub output_bytes: u64,
 }
 
-/// Writes `farm` as a wire log, then replays it through [`crate::wire::Replay`] as
+/// Writes `farm` as a wire log, then replays it through [`trigwire::wire::Replay`] as
 /// `trigwire run` does (in batches of `replay.batch` events, or one line at a time),
 /// timing the submission lines and the event lines apart, on a thread of the batch
 /// pool as `trigwire run` does. Writing the log is not timed; the output goes to a
@@ -609,15 +589,15 @@ pub struct WireFigures {
 /// # Errors
 /// A line the replay rejects (a bug in the generator or the engine), as its output.
 pub fn measure_wire(farm: &Farm, replay: ReplayOptions) -> Result<WireFigures, String> {
-    crate::on_pool_thread(|| measure_wire_here(farm, replay))
+    trigwire::on_pool_thread(|| measure_wire_here(farm, replay))
 }
 
 fn measure_wire_here(farm: &Farm, replay: ReplayOptions) -> Result<WireFigures, String> {
-    use crate::wire::{Mode, Output, Replay};
+    use trigwire::wire::{Mode, Output, Replay};
     let mut log = Vec::new();
     farm.write_wire(replay.order, replay.events, &mut log).map_err(|e| e.to_string())?;
     let mode = replay.batch.map_or(Mode::OneByOne, Mode::Batch);
-    let mut wire = Replay::new(crate::Engine::default());
+    let mut wire = Replay::new(trigwire::Engine::default());
     let mut out = Output::default();
     let submissions = farm.submissions_len() as usize;
     let mut lines = log.split(|&b| b == b'\n').filter(|l| !l.is_empty());
@@ -657,7 +637,11 @@ fn measure_wire_here(farm: &Farm, replay: ReplayOptions) -> Result<WireFigures, 
     Ok(WireFigures { log_bytes: log.len() as u64, register_s, match_s, events_per_s, firings, output_bytes })
 }
 
-fn register(engine: &mut impl Measured, farm: &Farm, progress: &mut dyn FnMut(Progress)) -> Result<f64, crate::Error> {
+fn register(
+    engine: &mut impl Measured,
+    farm: &Farm,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<f64, trigwire::Error> {
     let of = u64::from(farm.submissions_len());
     let mut firings = Vec::new();
     let mut seconds = 0.0;
@@ -680,8 +664,8 @@ struct Tally {
     events: u64,
     firings: u64,
     checksum: u64,
-    one: Vec<crate::Firing>,
-    batch: Vec<crate::BatchFiring>,
+    one: Vec<trigwire::Firing>,
+    batch: Vec<trigwire::BatchFiring>,
 }
 
 impl Tally {
@@ -691,7 +675,7 @@ impl Tally {
         engine: &mut impl Measured,
         chunk: &[Event],
         batch: Option<usize>,
-    ) -> Result<f64, crate::Error> {
+    ) -> Result<f64, trigwire::Error> {
         let base = self.events;
         let start = std::time::Instant::now();
         match batch {
@@ -731,7 +715,7 @@ impl Tally {
     }
 }
 
-fn breakdown(m: &crate::MemoryUsage) -> serde_json::Value {
+fn breakdown(m: &trigwire::MemoryUsage) -> serde_json::Value {
     serde_json::json!({
         "callbacks": m.callbacks, "templates": m.templates, "index_heads": m.index_heads,
         "index_tables": m.index_tables, "timers": m.timers, "jobs": m.jobs, "symbols": m.symbols,
