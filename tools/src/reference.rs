@@ -410,7 +410,7 @@ impl Reference {
             take(pending, action, expr);
         }
         if let Some(dep) = &spec.dependency {
-            for (code, expr) in dependency(dep, spec)? {
+            for (code, expr) in dependency(dep, spec, self.config.limits.parse.atoms)? {
                 if full(pending) {
                     return Err(id_space());
                 }
@@ -440,6 +440,24 @@ impl Reference {
                 1 => Error::parse(e, "trigger"),
                 _ => Error::parse(e, &format!("trigger {t}")).in_trigger(t),
             })?;
+            // A list is one trigger: the atom limit counts all of its elements.
+            let so_far: usize = exprs
+                .iter()
+                .chain([&expr])
+                .map(|x| {
+                    let mut atoms = Vec::new();
+                    collect_atoms(x, &mut atoms);
+                    atoms.len()
+                })
+                .sum();
+            let limit = self.config.limits.parse.atoms;
+            if so_far > limit as usize {
+                let message = format!("trigger {t}: more atoms than the limit of {limit} in the list of triggers");
+                return Err(Error::new(ErrorKind::Parse(ParseErrorKind::TooManyAtoms { limit }), message)
+                    .at(Span::new(offset, offset + text.len()), &triggers.join(" || "))
+                    .in_trigger(t)
+                    .in_field("triggers"));
+            }
             shift(&mut expr, offset);
             offset += text.len() + " || ".len();
             exprs.push(expr);
@@ -694,9 +712,15 @@ fn check_contexts(expr: &Expr, owner: Option<Owner>, source: &str) -> Result<(),
 
 /// The callbacks a `dependency` attribute stands for (spec §4, §8): one ANDing the job
 /// links, one per agenda item for the work links, one per instance for the subjob links.
-fn dependency(dep: &str, spec: &JobSpec) -> Result<Vec<(&'static str, Expr)>, Error> {
+fn dependency(dep: &str, spec: &JobSpec, limit: u32) -> Result<Vec<(&'static str, Expr)>, Error> {
     let links = parse_dependency(dep)
         .map_err(|e| Error::new(ErrorKind::Dependency, e.to_string()).at(e.span, dep).in_field("dependency"))?;
+    for (kind, word) in [(LinkKind::Job, "job"), (LinkKind::Work, "work"), (LinkKind::Subjob, "subjob")] {
+        if links.iter().filter(|l| l.kind == kind).count() > limit as usize {
+            let message = format!("more {word} links than the limit of {limit} atoms a trigger may have");
+            return Err(Error::new(ErrorKind::Dependency, message).in_field("dependency"));
+        }
+    }
     let atoms = |kind: LinkKind, ty: trigwire::EventType, extra: Extra| {
         let atoms: Vec<Expr> = links
             .iter()
