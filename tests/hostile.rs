@@ -192,7 +192,8 @@ fn a_ten_megabyte_work_name_in_an_event_is_accepted_and_matches_nothing() {
          {{\"event\": \"complete\", \"type\": \"work\", \"job\": 1, \"extra\": \"{name}\"}}\n\
          {{\"event\": \"complete\", \"type\": \"work\", \"job\": 1, \"extra\": \"1\"}}\n"
     );
-    let (lines, errors) = Replay::new(Engine::default()).run_bytes(log.as_bytes(), Mode::OneByOne);
+    let out = Replay::new(Engine::default()).run_bytes(log.as_bytes(), Mode::OneByOne);
+    let (lines, errors) = (values(&out), out.errors);
     assert!(errors.is_empty(), "{errors:?}");
     let fired: Vec<u64> =
         lines.iter().filter(|v| v.get("fired").is_some()).map(|v| v["line"].as_u64().unwrap()).collect();
@@ -243,7 +244,8 @@ fn numbers_past_u64_in_the_log_are_rejected_lines() {
          {{\"submit\": [{{\"callbacks\": [{{\"triggers\": \"submit-job-self\", \"code\": \"mail-status\"}}]}}]}}\n"
     );
     let mut replay = Replay::new(Engine::default());
-    let (lines, errors) = replay.run_bytes(log.as_bytes(), Mode::OneByOne);
+    let out = replay.run_bytes(log.as_bytes(), Mode::OneByOne);
+    let (lines, errors) = (values(&out), out.errors);
     assert_eq!(replay.rejected(), 5, "{errors:?}");
     assert_eq!(error_lines(&lines), vec![1, 2, 3, 4, 5]);
     assert_eq!(lines.last().unwrap()["fired"]["code"], "mail-status", "line 6 still runs: {lines:?}");
@@ -270,9 +272,10 @@ fn farm_log(line3: &[u8]) -> Vec<u8> {
 /// Replays the farm log with `line3` and checks that it gives exactly the output of the
 /// clean log plus one error line for line 3. Returns that error line.
 fn assert_one_bad_line(line3: &[u8]) -> Value {
-    let (clean, _) = Replay::new(Engine::default()).run_bytes(&farm_log(b""), Mode::OneByOne);
+    let clean = values(&Replay::new(Engine::default()).run_bytes(&farm_log(b""), Mode::OneByOne));
     let mut replay = Replay::new(Engine::default());
-    let (mut lines, errors) = replay.run_bytes(&farm_log(line3), Mode::OneByOne);
+    let out = replay.run_bytes(&farm_log(line3), Mode::OneByOne);
+    let (mut lines, errors) = (values(&out), out.errors);
     assert_eq!(replay.rejected(), 2, "line 3 and the second removal: {errors:?}");
     let at = lines.iter().position(|v| v["line"] == 3).expect("an output line for line 3");
     let error = lines.remove(at);
@@ -404,4 +407,9 @@ fn bad_globals_and_events_change_nothing() {
     engine.remove_job(77).expect_err("not live");
     assert!(out.is_empty(), "{out:?}");
     assert_intact(engine, config);
+}
+
+/// The output lines of a replay as JSON values.
+fn values(out: &trigwire::wire::Output) -> Vec<serde_json::Value> {
+    out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
 }

@@ -54,7 +54,7 @@ fn compiled(case: &Path) -> Engine {
 }
 
 fn replay_compiled(case: &Path, log: &[u8], mode: Mode) -> Vec<Value> {
-    Replay::new(compiled(case)).run_bytes(log, mode).0
+    values(&Replay::new(compiled(case)).run_bytes(log, mode))
 }
 
 /// The log's commands (blank and undecodable lines left out) through the pipeline from
@@ -108,7 +108,7 @@ fn replay_reference(case: &Path, log: &[u8]) -> Vec<Value> {
     for n in &names {
         engine.register_event_name(n).expect("valid custom name");
     }
-    Replay::new(engine).run_bytes(log, Mode::OneByOne).0
+    values(&Replay::new(engine).run_bytes(log, Mode::OneByOne))
 }
 
 fn render(lines: &[Value]) -> String {
@@ -166,4 +166,9 @@ fn conformance() {
     }
     assert!(piped.0 > 200 && piped.1 > 200, "the pipeline mode saw (commands, outcomes) {piped:?}");
     assert!(failures.is_empty(), "{} failing:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// The output lines of a replay as JSON values.
+fn values(out: &trigwire::wire::Output) -> Vec<serde_json::Value> {
+    out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
 }

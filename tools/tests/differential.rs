@@ -152,9 +152,9 @@ fn log(steps: &[Value]) -> String {
 fn compare(steps: &[Value], retroactive: bool) -> Result<(), TestCaseError> {
     let text = log(steps);
     let config = Config { retroactive, ..Config::default() };
-    let expected = Replay::new(Reference::new(config)).run_bytes(text.as_bytes(), Mode::OneByOne).0;
+    let expected = values(&Replay::new(Reference::new(config)).run_bytes(text.as_bytes(), Mode::OneByOne));
     for mode in [Mode::OneByOne, Mode::Batch(2), Mode::Batch(64)] {
-        let got = Replay::new(Engine::new(config)).run_bytes(text.as_bytes(), mode).0;
+        let got = values(&Replay::new(Engine::new(config)).run_bytes(text.as_bytes(), mode));
         prop_assert_eq!(&got, &expected, "mode {:?}, log:\n{}", mode, text);
     }
     Ok(())
@@ -179,7 +179,7 @@ fn generated_farms_fire() {
     let (mut fired, mut submitted) = (0, 0);
     for _ in 0..200 {
         let steps = strategy.new_tree(&mut runner).expect("tree").current();
-        let out = Replay::new(Engine::default()).run_bytes(log(&steps).as_bytes(), Mode::OneByOne).0;
+        let out = values(&Replay::new(Engine::default()).run_bytes(log(&steps).as_bytes(), Mode::OneByOne));
         fired += out.iter().filter(|v| v.get("fired").is_some()).count();
         submitted += out.iter().filter(|v| v.get("submitted").is_some()).count();
         if std::env::var_os("SHOW_FARM").is_some() {
@@ -196,4 +196,9 @@ fn generated_farms_fire() {
 fn the_reference_crosses_threads() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Reference>();
+}
+
+/// The output lines of a replay as JSON values.
+fn values(out: &trigwire::wire::Output) -> Vec<serde_json::Value> {
+    out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
 }
