@@ -33,6 +33,10 @@
 //! a big farm because the lookups of consecutive events are independent, so their cache
 //! misses overlap instead of waiting behind each event's latch updates.
 //!
+//! Both paths apply postings through the one latch loop, `Shard::apply` in
+//! `callbacks.rs`: the sequential path over the whole table (wide latches included), a
+//! parallel task over its shard's slice of chunks.
+//!
 //! Both paths look a block's events up in passes (see [`Block::fill`]) and the
 //! sequential path asks for the block's callback states before applying any event: on a
 //! big farm an event's reads are DRAM misses that depend on each other (cell, then
