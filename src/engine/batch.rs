@@ -33,6 +33,10 @@
 //! a big farm because the lookups of consecutive events are independent, so their cache
 //! misses overlap instead of waiting behind each event's latch updates.
 //!
+//! Both paths apply postings through the one latch loop, `Shard::apply` in
+//! `callbacks.rs`: the sequential path over the whole table (wide latches included), a
+//! parallel task over its shard's slice of chunks.
+//!
 //! Both paths look a block's events up in passes (see [`Block::fill`]) and the
 //! sequential path asks for the block's callback states before applying any event: on a
 //! big farm an event's reads are DRAM misses that depend on each other (cell, then
@@ -66,14 +70,19 @@
 
 use rayon::prelude::*;
 
-use super::catalog::DEAD_KIND;
-use super::compiled::{CallbackState, Compiled, FireCtx, CHUNK};
-use super::index::{Index, Posting, Spot};
-use super::prefetch::prefetch;
-use super::RawBatchFiring;
-use crate::front::ids::CallbackId;
-use crate::front::model::{Cause, RawFiring};
-use crate::front::registry::{Registry, ResolvedEvent};
+use super::callbacks::{FireCtx, Shard, Wide, WideLatches};
+use super::catalog::CHUNK;
+use super::index::{Index, Spot};
+use super::postings::Posting;
+use crate::front::model::RawFiring;
+use crate::front::registry::ResolvedEvent;
+
+/// A matcher's firing with the position of its event in a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RawBatchFiring {
+    pub event: usize,
+    pub firing: RawFiring,
+}
 
 /// Batches shorter than this take the sequential path: below it, waking the pool costs
 /// more than the lookups it spreads.
@@ -91,7 +100,6 @@ pub(crate) struct BatchScratch {
     shards: Vec<ShardOut>,
     /// Firings per event, then where each event's firings start (phase 3).
     starts: Vec<usize>,
-    one: Vec<RawFiring>,
 }
 
 impl BatchScratch {
@@ -100,7 +108,7 @@ impl BatchScratch {
         let block = |b: &Block| {
             b.postings.capacity() * std::mem::size_of::<Posting>()
                 + b.spots.capacity() * std::mem::size_of::<Spot>()
-                + (b.ends.capacity() + b.spot_ends.capacity()) * 8
+                + (b.ends.capacity() + b.spot_ends.capacity()) * std::mem::size_of::<usize>()
                 + b.by_shard.capacity() * std::mem::size_of::<Vec<Mine>>()
                 + b.by_shard.iter().map(|m| m.capacity() * std::mem::size_of::<Mine>()).sum::<usize>()
         };
@@ -109,8 +117,7 @@ impl BatchScratch {
             + self.blocks.iter().map(block).sum::<usize>()
             + self.shards.capacity() * std::mem::size_of::<ShardOut>()
             + self.shards.iter().map(shard).sum::<usize>()
-            + self.starts.capacity() * 8
-            + self.one.capacity() * std::mem::size_of::<RawFiring>()
+            + self.starts.capacity() * std::mem::size_of::<usize>()
     }
 }
 
@@ -148,70 +155,81 @@ struct Mine {
     to: usize,
 }
 
-impl Compiled {
-    /// Processes `evs` in order and appends their firings tagged by event position:
-    /// exactly the firings of calling [`super::Matcher::event`] on each in turn.
-    ///
-    /// # Performance
-    /// Parallel in the current rayon pool when it has more than one thread and the
-    /// batch has at least [`PARALLEL_MIN_EVENTS`] events; see the module docs. Allocates
-    /// nothing once its buffers have grown to the batch's size, beyond growing `out`.
-    pub(super) fn process_batch(&mut self, reg: &Registry, evs: &[ResolvedEvent], out: &mut Vec<RawBatchFiring>) {
-        let threads = rayon::current_num_threads();
-        if threads < 2 || evs.len() < PARALLEL_MIN_EVENTS || !self.wide.is_empty() || evs.len() > u32::MAX as usize {
-            self.sequential(reg, evs, out);
-            return;
-        }
-        let mut scratch = std::mem::take(&mut self.batch);
-        let shards = (threads * SHARDS_PER_THREAD).min(self.chunks.len()).max(1);
-        let per = self.chunks.len().div_ceil(shards).max(1);
-        let used = self.chunks.len().div_ceil(per);
-        let split = Split { ids: (per * CHUNK) as u64, shards: used };
-        let touched = lookup_all(&self.index, evs, threads, split, &mut scratch.blocks);
-        scratch.shards.resize_with(used.max(scratch.shards.len()), ShardOut::default);
-        let blocks = &scratch.blocks[..evs.len().div_ceil(block_len(evs.len(), threads))];
-        let catalog = &self.catalog;
-        self.chunks.par_chunks_mut(per).zip(scratch.shards[..used].par_iter_mut()).enumerate().for_each(
-            |(s, (chunks, shard_out))| {
-                let shard = Shard {
-                    chunks,
-                    first: (s * per * CHUNK) as u64,
-                    fire: FireCtx { catalog, reg, cause: Cause::Event },
-                };
-                shard.run(blocks, s, shard_out);
-            },
-        );
-        self.stats.parallel_batches += 1;
-        self.stats.postings_touched += touched;
-        self.stats.circuits_checked += scratch.shards[..used].iter().map(|s| s.checked).sum::<u64>();
-        merge(&scratch.shards[..used], evs.len(), &mut scratch.starts, out);
-        self.batch = scratch;
-    }
+/// The work a batch did, for [`super::Stats`].
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Work {
+    /// Postings found.
+    pub touched: u64,
+    /// Whether it took the parallel path.
+    pub parallel: bool,
+}
 
-    /// Phase 1, then phase 2 in order, all in the calling thread, a block of
-    /// [`GROUP`] events at a time: look up the block's postings, ask for the
-    /// states of their callbacks, then apply the events one by one.
-    fn sequential(&mut self, reg: &Registry, evs: &[ResolvedEvent], out: &mut Vec<RawBatchFiring>) {
-        let mut one = std::mem::take(&mut self.batch.one);
-        let mut blocks = std::mem::take(&mut self.batch.blocks);
-        if blocks.is_empty() {
-            blocks.push(Block::default());
-        }
-        let block = &mut blocks[0];
-        for (b, evs) in evs.chunks(GROUP).enumerate() {
-            block.fill(&self.index, evs);
-            self.stats.postings_touched += block.postings.len() as u64;
-            block.postings.iter().for_each(|p| self.prefetch_state(p.cb));
-            for (i, postings) in block.events().enumerate() {
-                one.clear();
-                self.apply(reg, postings, Cause::Event, &mut one);
-                let event = b * GROUP + i;
-                out.extend(one.iter().map(|&firing| RawBatchFiring { event, firing }));
-            }
-        }
-        self.batch.one = one;
-        self.batch.blocks = blocks;
+/// Processes `evs` in order against `all`, the whole table of callbacks, and appends
+/// their firings tagged by event position: exactly the firings of calling
+/// `Compiled::event` on each in turn. Circuits checked are counted in `all.checked`.
+///
+/// # Performance
+/// Parallel in the current rayon pool when it has more than one thread, the batch has
+/// at least [`PARALLEL_MIN_EVENTS`] events and no circuit is wider than 64 atoms; see
+/// the module docs. Allocates nothing once its buffers have grown to the batch's size,
+/// beyond growing `out`.
+pub(super) fn process(
+    index: &Index,
+    all: &mut Shard<'_, &mut WideLatches>,
+    fire: &FireCtx<'_>,
+    evs: &[ResolvedEvent],
+    scratch: &mut BatchScratch,
+    out: &mut Vec<RawBatchFiring>,
+) -> Work {
+    let threads = rayon::current_num_threads();
+    if threads < 2 || evs.len() < PARALLEL_MIN_EVENTS || !all.wide.is_empty() || evs.len() > u32::MAX as usize {
+        let touched = sequential(index, all, fire, evs, scratch, out);
+        return Work { touched, parallel: false };
     }
+    let chunks = &mut *all.chunks;
+    let shards = (threads * SHARDS_PER_THREAD).min(chunks.len()).max(1);
+    let per = chunks.len().div_ceil(shards).max(1);
+    let used = chunks.len().div_ceil(per);
+    let split = Split { ids: (per * CHUNK) as u64, shards: used };
+    let touched = lookup_all(index, evs, threads, split, &mut scratch.blocks);
+    scratch.shards.resize_with(used.max(scratch.shards.len()), ShardOut::default);
+    let blocks = &scratch.blocks[..evs.len().div_ceil(block_len(evs.len(), threads))];
+    chunks
+        .par_chunks_mut(per)
+        .zip(scratch.shards[..used].par_iter_mut())
+        .enumerate()
+        .for_each(|(s, (chunks, shard_out))| run(Shard::narrow(chunks, s * per * CHUNK), fire, blocks, s, shard_out));
+    all.checked += scratch.shards[..used].iter().map(|s| s.checked).sum::<u64>();
+    merge(&scratch.shards[..used], evs.len(), &mut scratch.starts, out);
+    Work { touched, parallel: true }
+}
+
+/// Phase 1, then phase 2 in order, all in the calling thread, a block of [`GROUP`]
+/// events at a time: look up the block's postings, ask for the states of their
+/// callbacks, then apply the events one by one. Returns the number of postings found.
+fn sequential(
+    index: &Index,
+    all: &mut Shard<'_, &mut WideLatches>,
+    fire: &FireCtx<'_>,
+    evs: &[ResolvedEvent],
+    scratch: &mut BatchScratch,
+    out: &mut Vec<RawBatchFiring>,
+) -> u64 {
+    if scratch.blocks.is_empty() {
+        scratch.blocks.push(Block::default());
+    }
+    let block = &mut scratch.blocks[0];
+    let mut touched = 0;
+    for (b, evs) in evs.chunks(GROUP).enumerate() {
+        block.fill(index, evs);
+        touched += block.postings.len() as u64;
+        block.postings.iter().for_each(|p| all.prefetch_state(p.cb));
+        for (i, postings) in block.events().enumerate() {
+            let event = b * GROUP + i;
+            all.apply(postings, fire, |firing| out.push(RawBatchFiring { event, firing }));
+        }
+    }
+    touched
 }
 
 /// Events per block of the sequential path (and per group of a shard): enough to keep
@@ -268,7 +286,8 @@ pub fn on_pool_thread<R: Send>(work: impl FnOnce() -> R + Send) -> R {
 /// Firings below this get their targets in the calling thread.
 const PARALLEL_MIN_FIRINGS: usize = 4096;
 
-/// Fills in what each firing's qube code acts on (see `target` in `mod.rs`): a read of
+/// Applies `fill` to each firing: the engine fills in what its qube code acts on (see
+/// `target` in `mod.rs`), a read of
 /// the owner's job record and agenda per firing, which is a cache miss or two on a big
 /// farm, so a large batch does it in parallel over firings.
 ///
@@ -277,8 +296,7 @@ const PARALLEL_MIN_FIRINGS: usize = 4096;
 /// it in the binary search of the owner's agenda. Done sequentially after the
 /// parallel phases it would cap the batch speedup (Amdahl); on this shared 2-core
 /// machine the parallel version showed no measurable change either way.
-pub(super) fn fill_targets(reg: &Registry, evs: &[ResolvedEvent], out: &mut [RawBatchFiring]) {
-    let fill = |bf: &mut RawBatchFiring| bf.firing.target = super::target(reg, &bf.firing, &evs[bf.event]);
+pub(super) fn fill_targets(out: &mut [RawBatchFiring], fill: impl Fn(&mut RawBatchFiring) + Send + Sync) {
     if out.len() < PARALLEL_MIN_FIRINGS || rayon::current_num_threads() < 2 {
         out.iter_mut().for_each(fill);
     } else {
@@ -367,67 +385,22 @@ impl Block {
     }
 }
 
-/// Phase 2: the callbacks with ids in `[first, first + chunks.len() * CHUNK)`, owned
-/// mutably by one task.
-struct Shard<'a> {
-    chunks: &'a mut [Option<Box<[CallbackState]>>],
-    first: u64,
-    fire: FireCtx<'a>,
-}
-
-impl Shard<'_> {
-    /// Applies shard `s`'s postings of every block, in event order, a group of runs at
-    /// a time: first ask for the group's callback states, then apply the group.
-    fn run(mut self, blocks: &[Block], s: usize, out: &mut ShardOut) {
-        out.firings.clear();
-        out.checked = 0;
-        for block in blocks {
-            for group in block.by_shard[s].chunks(GROUP) {
-                for m in group {
-                    block.postings[m.from..m.to].iter().for_each(|p| self.prefetch_state(p.cb));
-                }
-                for m in group {
-                    self.apply(m.event, &block.postings[m.from..m.to], out);
-                }
+/// Phase 2 for one task: applies shard `s`'s postings of every block to `shard`, in
+/// event order, a group of runs at a time: first ask for the group's callback states,
+/// then apply the group.
+fn run<W: Wide>(mut shard: Shard<'_, W>, fire: &FireCtx<'_>, blocks: &[Block], s: usize, out: &mut ShardOut) {
+    out.firings.clear();
+    for block in blocks {
+        for group in block.by_shard[s].chunks(GROUP) {
+            for m in group {
+                block.postings[m.from..m.to].iter().for_each(|p| shard.prefetch_state(p.cb));
+            }
+            for m in group {
+                shard.apply(&block.postings[m.from..m.to], fire, |firing| out.firings.push((m.event, firing)));
             }
         }
     }
-
-    /// Asks for the cache line of `cb`'s state, without reading it.
-    fn prefetch_state(&self, cb: CallbackId) {
-        let local = cb.as_usize() - self.first as usize;
-        if let Some(chunk) = &self.chunks[local / CHUNK] {
-            prefetch(&chunk[local % CHUNK]);
-        }
-    }
-
-    /// The sequential `apply` over this shard's slice of one event's postings.
-    fn apply(&mut self, event: u32, postings: &[Posting], out: &mut ShardOut) {
-        let (mut i, mut hint) = (0, 0);
-        while i < postings.len() {
-            let cb = postings[i].cb;
-            let run = postings[i..].iter().take_while(|p| p.cb == cb).count();
-            let (first, chunks, fire) = (self.first, &mut *self.chunks, &self.fire);
-            if let Some(state) = state_mut(chunks, first, cb) {
-                for p in &postings[i..i + run] {
-                    state.latch |= 1 << p.slot;
-                }
-                out.checked += 1;
-                let latch = [state.latch];
-                if let Some(firing) = state.fire(cb, &latch, fire, &mut hint) {
-                    out.firings.push((event, firing));
-                }
-            }
-            i += run;
-        }
-    }
-}
-
-/// The live state of `cb` in a shard whose first id is `first`.
-fn state_mut(chunks: &mut [Option<Box<[CallbackState]>>], first: u64, cb: CallbackId) -> Option<&mut CallbackState> {
-    let local = cb.as_usize() - first as usize;
-    let state = &mut chunks[local / CHUNK].as_mut()?[local % CHUNK];
-    (state.kind != DEAD_KIND).then_some(state)
+    out.checked = shard.checked;
 }
 
 /// Phase 3: the shards' firings in (event, callback) order, by counting sort on the

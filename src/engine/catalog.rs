@@ -18,8 +18,12 @@
 use hashbrown::HashMap;
 
 use super::circuit::{Template, Templates};
-use super::compiled::CHUNK;
 use crate::front::ids::{ActionId, CallbackId, TemplateId};
+
+/// Callback ids per storage chunk (see `callbacks.rs`); a chunk is freed when all its
+/// callbacks are removed. Defined here because the owner runs are indexed by the same
+/// chunks.
+pub(crate) const CHUNK: usize = 4096;
 
 /// An interned (template, action) pair; `KindId::MAX` marks a dead callback.
 pub(crate) type KindId = u32;

@@ -6,7 +6,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use super::index::Posting;
+use super::postings::Posting;
 use crate::front::ids::CallbackId;
 
 #[derive(Clone, Copy, Debug)]

@@ -46,7 +46,7 @@
 
 use hashbrown::HashMap;
 
-use super::index::Posting;
+use super::postings::Posting;
 use super::prefetch::prefetch;
 use crate::front::ids::{CallbackId, Symbol};
 

@@ -3,7 +3,8 @@
 //! The naive way scans every callback on every event. Here each event atom of a
 //! registered callback leaves one [`Posting`] (callback, slot) under its term, and an
 //! event expands to at most eight lookups: its name (and `done` if terminal) × its job
-//! id (and its label if live) × its extra (and `*`). The work per event is those
+//! id (and its label if live) × its extra (and `*`), the keys that `ResolvedEvent`'s
+//! `names`, `contexts` and `extras` (src/front/registry.rs) give. The work per event is those
 //! lookups plus one step per posting found, never a step per registered callback.
 //!
 //! Layout, two levels: a head (event name, type, context) maps to a table; a table
@@ -16,21 +17,12 @@ use hashbrown::HashMap;
 use smallvec::SmallVec;
 
 use super::exact::{Arena, Cell, Exact};
+use super::postings::{Posting, PostingList};
 use super::prefetch::prefetch;
 use crate::front::ids::{CallbackId, Symbol, TableId};
 use crate::front::registry::ResolvedEvent;
 use crate::front::resolve::{Ctx, ExtraKey, NameKey, Term};
 use crate::syntax::EventType;
-
-/// One waiting atom: the callback and the latch bit to set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Posting {
-    pub cb: CallbackId,
-    pub slot: u32,
-}
-
-/// Postings of one term, in callback-id order; one posting fits inline.
-pub(crate) type PostingList = SmallVec<[Posting; 1]>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Head {
@@ -104,13 +96,6 @@ pub(crate) enum Spot {
     Cell(Cell),
 }
 
-/// The lookup for one event: its type and exact extra.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Probe {
-    pub ty: EventType,
-    pub extra: Option<Symbol>,
-}
-
 impl Index {
     /// Adds a posting under `term`. Callers add postings in increasing callback order.
     pub fn insert(&mut self, term: &Term, posting: Posting) {
@@ -155,37 +140,37 @@ impl Index {
         kind_of(name, ty, ctx).map_or(true, |(k, c)| self.kinds.get(k).is_some_and(|n| n[c] > 0))
     }
 
-    /// Calls `found` with where the postings matching (name, ctx, probe) are, asking
-    /// for the cache line of an exact cell without reading it.
-    fn locate_one(&self, name: NameKey, ctx: Ctx, probe: Probe, found: &mut impl FnMut(Spot)) {
-        if !self.may_have(name, probe.ty, ctx) {
+    /// Calls `found` with where the postings of the terms with `name` and `ctx` that
+    /// `ev` matches are, asking for the cache line of an exact cell without reading it.
+    fn locate_one(&self, name: NameKey, ctx: Ctx, ev: &ResolvedEvent, found: &mut impl FnMut(Spot)) {
+        if !self.may_have(name, ev.ty, ctx) {
             return;
         }
-        let Some(&t) = self.heads.get(&Head { name, ty: probe.ty, ctx }) else { return };
+        let Some(&t) = self.heads.get(&Head { name, ty: ev.ty, ctx }) else { return };
         let table = &self.tables[t.as_usize()];
-        if probe.ty == EventType::Job {
-            if !table.whole.is_empty() {
-                found(Spot::Whole(t));
+        for extra in ev.extras() {
+            match extra {
+                ExtraKey::None if !table.whole.is_empty() => found(Spot::Whole(t)),
+                ExtraKey::Any if !table.any.is_empty() => found(Spot::Any(t)),
+                ExtraKey::Sym(x) => {
+                    if let Some(cell) = table.exact.get(x) {
+                        prefetch(cell);
+                        found(Spot::Exact(t, x));
+                    }
+                }
+                _ => {}
             }
-            return;
-        }
-        if !table.any.is_empty() {
-            found(Spot::Any(t));
-        }
-        if let Some((x, cell)) = probe.extra.and_then(|x| Some((x, table.exact.get(x)?))) {
-            prefetch(cell);
-            found(Spot::Exact(t, x));
         }
     }
 
-    /// Calls `found` with each place holding postings that `ev` matches (at most eight),
-    /// asking for the cache lines of exact cells: the first of an event's dependent
-    /// reads, started without waiting for it.
+    /// Calls `found` with each place holding postings that `ev` matches (at most eight:
+    /// the keys of [`ResolvedEvent::names`] × [`ResolvedEvent::contexts`] ×
+    /// [`ResolvedEvent::extras`] that have postings), asking for the cache lines of exact
+    /// cells: the first of an event's dependent reads, started without waiting for it.
     pub fn locate(&self, ev: &ResolvedEvent, mut found: impl FnMut(Spot)) {
-        let probe = Probe { ty: ev.ty, extra: ev.extra };
         for name in ev.names() {
             for ctx in ev.contexts() {
-                self.locate_one(name, ctx, probe, &mut found);
+                self.locate_one(name, ctx, ev, &mut found);
             }
         }
     }

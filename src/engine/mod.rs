@@ -3,64 +3,67 @@
 //! The reference semantics (`Reference`, in the tools crate) share none of this: they
 //! implement the specification on their own, over the same syntax tree, so that the
 //! differential tests can catch a mistake in either.
+//!
+//! # Design note: state and scratch
+//!
+//! An [`Engine`] holds two kinds of things, kept apart as regex-automata keeps a
+//! `Regex` apart from its `Cache`:
+//!
+//! - **State**, what the answers depend on and what a snapshot must save: the registry
+//!   (jobs, labels, actions, symbols, universal callbacks), the clock, the kept facts
+//!   (`facts.rs`) and the compiled matcher ([`Compiled`], `compiled.rs`): the catalog
+//!   of templates, kinds and owner runs (`catalog.rs`, `circuit.rs`), the callback
+//!   states and wide latches (`callbacks.rs`), the term index (`index.rs`, `exact.rs`),
+//!   the timers (`clock.rs`) and the count of postings awaiting a sweep.
+//! - **Scratch** (`scratch.rs`), buffers and hints that are only reused for speed: one
+//!   event's postings, the batch buffers, the owner-run hint, the firing buffers. The
+//!   engine owns one [`scratch::Scratch`] beside its state and passes it by `&mut` to
+//!   the matcher calls that use it. It can be dropped and rebuilt at any time without
+//!   changing an answer, so a snapshot leaves it out and cloning an engine gives the
+//!   clone a fresh one instead of copying buffers.
+//!
+//! [`Stats`] are neither: counters of work done, kept in [`Compiled`] where the work is
+//! counted; a clone keeps them, a snapshot would not.
+//!
+//! Files: `compiled.rs` is the matcher's entry points; `callbacks.rs` holds the one
+//! loop that sets latches, checks circuits and fires, used by every path;
+//! `batch.rs` runs it over batches, in the calling thread or in parallel shards;
+//! `postings.rs` is the posting type that the index, the timers and the loop share. The
+//! rule of which terms an event matches is `ResolvedEvent`'s (src/front/registry.rs),
+//! used by the index and by the kept facts alike.
 
 mod batch;
 pub use batch::on_pool_thread;
+mod callbacks;
 mod catalog;
 mod circuit;
 mod clock;
 mod compiled;
 mod exact;
+mod explain;
+mod facts;
 mod index;
+mod memory;
+mod postings;
 mod prefetch;
-
-use hashbrown::HashSet;
+mod scratch;
 
 pub use compiled::{Compiled, Stats};
+pub use explain::explain;
+pub use memory::MemoryUsage;
 
 use crate::error::{Error, ErrorKind};
 use crate::front::ids::CallbackId;
 use std::sync::Arc;
 
+use batch::RawBatchFiring;
+use facts::Facts;
+use scratch::Scratch;
+
 use crate::front::model::{CallbackSpec, Cause, Event, Firing, JobSpec, RawFiring, RawTarget, Target};
-use crate::front::plan::CallbackRef;
 use crate::front::registry::{JobRecord, Limits, Registry, ResolvedEvent};
-use crate::front::resolve::{ExtraKey, NameKey, Term};
 use crate::front::CodeLevel;
 use crate::syntax::{EventName, EventType};
-
-/// How the matcher finds and fires callbacks: the interface between the registry and
-/// [`Compiled`].
-trait Matcher: Send {
-    /// Registers callbacks (ids increasing) and fires those already true.
-    fn register<'a>(
-        &mut self,
-        reg: &Registry,
-        callbacks: impl Iterator<Item = CallbackRef<'a>>,
-        facts: Option<&Facts>,
-        out: &mut Vec<RawFiring>,
-    );
-    /// Processes one event.
-    fn event(&mut self, reg: &Registry, ev: &ResolvedEvent, cause: Cause, out: &mut Vec<RawFiring>);
-    /// Processes events in order, tagging each firing with its event's position. Gives
-    /// exactly the firings of calling [`Matcher::event`] on each in turn.
-    fn event_batch(&mut self, reg: &Registry, evs: &[ResolvedEvent], out: &mut Vec<RawBatchFiring>) {
-        let mut firings = Vec::new();
-        for (i, ev) in evs.iter().enumerate() {
-            firings.clear();
-            self.event(reg, ev, Cause::Event, &mut firings);
-            out.extend(firings.iter().map(|&firing| RawBatchFiring { event: i, firing }));
-        }
-    }
-    /// Counts the clock-atom ticks due up to `to`, stopping past `limit`.
-    fn due_ticks(&mut self, to: u64, limit: u64) -> u64;
-    /// Moves the clock to `to`, firing each due tick in order.
-    fn advance(&mut self, reg: &Registry, to: u64, out: &mut Vec<RawFiring>);
-    /// Drops a removed job's callbacks.
-    fn remove(&mut self, record: &JobRecord);
-    /// Bytes held, by structure.
-    fn memory(&self) -> MemoryUsage;
-}
 
 /// Engine options. Each has a default that suits a Qube-compatible farm.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -91,88 +94,6 @@ pub struct BatchFiring {
     pub firing: Firing,
 }
 
-/// A matcher's firing with the position of its event in a batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawBatchFiring {
-    pub event: usize,
-    pub firing: RawFiring,
-}
-
-/// Bytes held by the engine, by structure (spec: the design's memory model).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MemoryUsage {
-    /// Callback states and wide latches.
-    pub callbacks: usize,
-    /// Compiled templates.
-    pub templates: usize,
-    /// The index's head map.
-    pub index_heads: usize,
-    /// The index's tables and posting lists.
-    pub index_tables: usize,
-    /// Pending clock atoms.
-    pub timers: usize,
-    /// Job records and process groups.
-    pub jobs: usize,
-    /// Interned strings.
-    pub symbols: usize,
-    /// Facts kept for `retroactive`.
-    pub facts: usize,
-}
-
-impl MemoryUsage {
-    /// The sum of all parts.
-    pub fn total(&self) -> usize {
-        self.callbacks
-            + self.templates
-            + self.index_heads
-            + self.index_tables
-            + self.timers
-            + self.jobs
-            + self.symbols
-            + self.facts
-    }
-}
-
-/// The facts kept for the `retroactive` option: (job, name, type, extra) that happened,
-/// with `*` recorded beside every exact extra.
-#[derive(Clone, Debug, Default)]
-struct Facts {
-    set: HashSet<(u64, NameKey, EventType, ExtraKey)>,
-}
-
-impl Facts {
-    fn record(&mut self, ev: &ResolvedEvent) {
-        let extra = match (ev.ty, ev.extra) {
-            (EventType::Job, _) => ExtraKey::None,
-            (_, x) => {
-                self.set.insert((ev.job, ev.name, ev.ty, ExtraKey::Any));
-                x.map_or(ExtraKey::Any, ExtraKey::Sym)
-            }
-        };
-        self.set.insert((ev.job, ev.name, ev.ty, extra));
-    }
-
-    /// Whether a fact already satisfies `term`; a label means its current holder.
-    pub fn satisfies(&self, term: &Term, reg: &Registry) -> bool {
-        let job = match term.ctx {
-            crate::front::resolve::Ctx::Job(id) => id,
-            crate::front::resolve::Ctx::Label(g, l) => match reg.label_holder(g, l) {
-                Some(id) => id,
-                None => return false,
-            },
-        };
-        let names: &[NameKey] = match term.name {
-            NameKey::Builtin(EventName::Done) => &[
-                NameKey::Builtin(EventName::Complete),
-                NameKey::Builtin(EventName::Failed),
-                NameKey::Builtin(EventName::Killed),
-            ],
-            _ => std::slice::from_ref(&term.name),
-        };
-        names.iter().any(|&n| self.set.contains(&(job, n, term.ty, term.extra)))
-    }
-}
-
 /// The trigger engine: the job registry and the compiled matcher. `Reference`, in the
 /// tools crate (`trigwire-tools`), is the independent, naive implementation of the same
 /// specification.
@@ -196,15 +117,28 @@ impl Facts {
 /// assert_eq!(&*firings[0].action.code, "unblock-self");
 /// # Ok::<(), trigwire::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Engine {
+    // State: what a snapshot saves (see the module docs).
     reg: Registry,
     matcher: Compiled,
     facts: Option<Facts>,
     now: u64,
-    /// Reused buffers of matcher firings, turned into [`Firing`]s before they leave.
-    raw: Vec<RawFiring>,
-    raw_batch: Vec<RawBatchFiring>,
+    // Scratch: reused buffers only.
+    scratch: Scratch,
+}
+
+/// A clone has the same state and fresh scratch.
+impl Clone for Engine {
+    fn clone(&self) -> Engine {
+        Engine {
+            reg: self.reg.clone(),
+            matcher: self.matcher.clone(),
+            facts: self.facts.clone(),
+            now: self.now,
+            scratch: Scratch::default(),
+        }
+    }
 }
 
 impl Default for Engine {
@@ -222,8 +156,7 @@ impl Engine {
             matcher: Compiled::default(),
             facts,
             now: 0,
-            raw: Vec::new(),
-            raw_batch: Vec::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -288,11 +221,11 @@ impl Engine {
         feed: impl FnOnce(&mut dyn FnMut(&JobSpec)) -> Result<(), Error>,
         out: &mut Vec<Firing>,
     ) -> Result<Submission, Error> {
-        let mut raw = std::mem::take(&mut self.raw);
+        let mut raw = std::mem::take(&mut self.scratch.raw);
         raw.clear();
         let result = self.submit_raw(feed, &mut raw);
         self.publish(&raw, out);
-        self.raw = raw;
+        self.scratch.raw = raw;
         result
     }
 
@@ -306,7 +239,7 @@ impl Engine {
         feed(&mut |job| reg.plan_job(&mut planner, job))?;
         let plan = self.reg.finish_plan(planner)?;
         self.reg.commit(&plan);
-        self.matcher.register(&self.reg, plan.callbacks(), self.facts.as_ref(), out);
+        self.matcher.register(&self.reg, plan.callbacks(), self.facts.as_ref(), &mut self.scratch, out);
         let ids: Vec<u64> = plan.jobs.iter().map(|(id, _)| *id).collect();
         for &id in &ids {
             let event = Event::job(EventName::Submit, id);
@@ -322,11 +255,17 @@ impl Engine {
     /// A bad trigger, code or context; nothing is registered then.
     pub fn add_global(&mut self, spec: &CallbackSpec, out: &mut Vec<Firing>) -> Result<(CallbackId, u32), Error> {
         let resolved = self.reg.global(spec)?;
-        let mut raw = std::mem::take(&mut self.raw);
+        let mut raw = std::mem::take(&mut self.scratch.raw);
         raw.clear();
-        self.matcher.register(&self.reg, std::iter::once(resolved.as_ref()), self.facts.as_ref(), &mut raw);
+        self.matcher.register(
+            &self.reg,
+            std::iter::once(resolved.as_ref()),
+            self.facts.as_ref(),
+            &mut self.scratch,
+            &mut raw,
+        );
         self.publish(&raw, out);
-        self.raw = raw;
+        self.scratch.raw = raw;
         Ok((resolved.id, resolved.index))
     }
 
@@ -350,11 +289,11 @@ impl Engine {
     /// At most eight index lookups, then one step per posting found. No allocation
     /// beyond growing `out`.
     pub fn process(&mut self, event: &Event, out: &mut Vec<Firing>) -> Result<(), Error> {
-        let mut raw = std::mem::take(&mut self.raw);
+        let mut raw = std::mem::take(&mut self.scratch.raw);
         raw.clear();
         let result = self.dispatch(event, Cause::Event, &mut raw);
         self.publish(&raw, out);
-        self.raw = raw;
+        self.scratch.raw = raw;
         result
     }
 
@@ -378,12 +317,12 @@ impl Engine {
         events: impl ExactSizeIterator<Item = &'e Event> + Send,
         out: &mut Vec<BatchFiring>,
     ) -> Vec<(usize, Error)> {
-        let mut raw = std::mem::take(&mut self.raw_batch);
+        let mut raw = std::mem::take(&mut self.scratch.raw_batch);
         raw.clear();
         let rejected = batch::in_pool(events.len(), || self.process_batch_here(events, &mut raw));
         out.reserve(raw.len());
         out.extend(raw.iter().map(|r| BatchFiring { event: r.event, firing: self.published(&r.firing) }));
-        self.raw_batch = raw;
+        self.scratch.raw_batch = raw;
         rejected
     }
 
@@ -405,8 +344,9 @@ impl Engine {
             }
         }
         let from = out.len();
-        self.matcher.event_batch(&self.reg, &resolved, out);
-        batch::fill_targets(&self.reg, &resolved, &mut out[from..]);
+        self.matcher.event_batch(&self.reg, &resolved, &mut self.scratch, out);
+        let reg = &self.reg;
+        batch::fill_targets(&mut out[from..], |bf| bf.firing.target = target(reg, &bf.firing, &resolved[bf.event]));
         for bf in &mut out[from..] {
             bf.event = positions[bf.event];
         }
@@ -419,7 +359,7 @@ impl Engine {
     fn dispatch(&mut self, event: &Event, cause: Cause, out: &mut Vec<RawFiring>) -> Result<(), Error> {
         let ev = self.reg.resolve_event(event, self.facts.is_some())?;
         let from = out.len();
-        self.matcher.event(&self.reg, &ev, cause, out);
+        self.matcher.event(&self.reg, &ev, cause, &mut self.scratch, out);
         for firing in &mut out[from..] {
             firing.target = target(&self.reg, firing, &ev);
         }
@@ -438,11 +378,11 @@ impl Engine {
     /// # Performance
     /// Proportional to the ticks due, not to the number of clock triggers.
     pub fn advance_clock(&mut self, to: u64, out: &mut Vec<Firing>) -> Result<(), Error> {
-        let mut raw = std::mem::take(&mut self.raw);
+        let mut raw = std::mem::take(&mut self.scratch.raw);
         raw.clear();
         let result = self.advance_raw(to, &mut raw);
         self.publish(&raw, out);
-        self.raw = raw;
+        self.scratch.raw = raw;
         result
     }
 
@@ -464,7 +404,7 @@ impl Engine {
                 format!("moving the clock to {to} would fire more than the limit of {limit} ticks"),
             ));
         }
-        self.matcher.advance(&self.reg, to, out);
+        self.matcher.advance(&self.reg, to, &mut self.scratch, out);
         self.now = to;
         Ok(())
     }
@@ -521,29 +461,12 @@ impl Engine {
         let jobs = self.reg.jobs.capacity() * (std::mem::size_of::<(u64, JobRecord)>() + 1)
             + self.reg.jobs.values().map(|r| r.agenda.heap_bytes()).sum::<usize>()
             + self.reg.groups.values().map(|g| g.capacity() * 13 + 48).sum::<usize>();
-        let facts = self.facts.as_ref().map_or(0, |f| f.set.capacity() * 41);
-        MemoryUsage { jobs, symbols: self.reg.symbols.heap_bytes(), facts, ..self.matcher.memory() }
+        let facts = self.facts.as_ref().map_or(0, Facts::heap_bytes);
+        let matcher = self.matcher.memory();
+        // The posting buffers of events and batches are counted with the postings.
+        let index_tables = matcher.index_tables + self.scratch.posting_bytes();
+        MemoryUsage { jobs, symbols: self.reg.symbols.heap_bytes(), facts, index_tables, ..matcher }
     }
-}
-
-/// Compiles one trigger on its own, for `trigwire check`: the canonical form, the
-/// compiled circuit and its latch slots (duplicate atoms share a slot). `self` and
-/// `parent` are resolved against a stand-in owner that has a parent.
-///
-/// # Errors
-/// The parse error, with its span.
-pub fn explain(trigger: &str, limits: &Limits) -> Result<String, Error> {
-    let mut reg = Registry::new(*limits);
-    let expr = crate::syntax::parse(trigger, &limits.parse, &reg.custom).map_err(|e| Error::parse(e, "trigger"))?;
-    let owner = crate::front::resolve::Owner { id: 1, pgrp: 1, pid: Some(2) };
-    let (texts, shape) = crate::front::resolve::resolve_explained(&expr, Some(owner), trigger, &mut reg.symbols)?;
-    let mut templates = circuit::Templates::default();
-    let template = templates.intern(&shape, texts.len() as u32);
-    let mut out = format!("canonical: {expr}\ncircuit: {}\n", templates.get(template).describe());
-    for (i, t) in texts.iter().enumerate() {
-        out.push_str(&format!("  bit{i}: {t}\n"));
-    }
-    Ok(out)
 }
 
 /// What a firing's qube code acts on (spec §8 "Targets").

@@ -10,7 +10,7 @@ use crate::error::{Error, ErrorKind};
 use crate::front::ids::{ActionId, CallbackId, Symbol};
 use crate::front::intern::Interner;
 use crate::front::model::{CallbackSpec, Event, EventExtra, JobSpec, Language};
-use crate::front::resolve::{resolve, Ctx, NameKey, Owner, Resolved, Shape};
+use crate::front::resolve::{resolve, Ctx, ExtraKey, NameKey, Owner, Resolved, Shape};
 use crate::front::{parse_dependency, CodeLevel, Link, LinkKind};
 use crate::syntax::{parse, Atom, AtomKind, CustomNames, EventName, EventType, Expr, Extra, Name, ParseLimits, Span};
 
@@ -114,20 +114,49 @@ pub(crate) struct ResolvedEvent {
     pub subjob: Option<u64>,
 }
 
+/// The rule that ties an event's name to the names a trigger may wait for, written
+/// once: a terminal name (complete, failed, killed) also answers to the derived `done`.
+fn derived(name: NameKey) -> Option<NameKey> {
+    match name {
+        NameKey::Builtin(n) if n.is_terminal() => Some(NameKey::Builtin(EventName::Done)),
+        _ => None,
+    }
+}
+
+// The one term-matching rule: an event matches a term when the term's name is among
+// `names()`, its context among `contexts()` and its extra among `extras()`. The index
+// looks up exactly these keys; kept facts (`retroactive`) are recorded under `extras()`
+// and checked through `names_answering`, the inverse of `names()`.
 impl ResolvedEvent {
     /// The names the event matches: its own, plus `done` for terminal events.
     pub fn names(&self) -> impl Iterator<Item = NameKey> {
-        let done = match self.name {
-            NameKey::Builtin(n) if n.is_terminal() => Some(NameKey::Builtin(EventName::Done)),
-            _ => None,
-        };
-        std::iter::once(self.name).chain(done)
+        std::iter::once(self.name).chain(derived(self.name))
     }
 
     /// The contexts the event matches: its job id, plus its label if live.
     pub fn contexts(&self) -> impl Iterator<Item = Ctx> {
         let label = self.label.map(|(g, l)| Ctx::Label(g, l));
         std::iter::once(Ctx::Job(self.job)).chain(label)
+    }
+
+    /// The term extras the event matches: none for a job event; otherwise `*`, and its
+    /// own extra if it has one that was interned.
+    pub fn extras(&self) -> impl Iterator<Item = ExtraKey> {
+        let (first, exact) = match self.ty {
+            EventType::Job => (ExtraKey::None, None),
+            _ => (ExtraKey::Any, self.extra.map(ExtraKey::Sym)),
+        };
+        std::iter::once(first).chain(exact)
+    }
+
+    /// The names of the events whose [`ResolvedEvent::names`] include `name`: the
+    /// events a term naming `name` waits for.
+    pub fn names_answering(name: NameKey) -> impl Iterator<Item = NameKey> {
+        let mut from =
+            EventName::ALL.into_iter().map(NameKey::Builtin).filter(move |&n| derived(n) == Some(name)).peekable();
+        // A derived name is never an event's own.
+        let own = from.peek().is_none().then_some(name);
+        own.into_iter().chain(from)
     }
 }
 

@@ -1,0 +1,238 @@
+//! Callback states, and the one loop that applies postings to them.
+//!
+//! A callback's own state is 16 bytes (see `catalog.rs` for what moved out): its kind,
+//! its count and one latch word, stored in chunks of [`CHUNK`] ids, so that a chunk
+//! whose callbacks are all removed is freed. Circuits wider than 64 atoms keep their
+//! latch words in a side table ([`WideLatches`]) instead.
+//!
+//! Every change to latches goes through [`Shard::apply`]: one event, the events of a
+//! batch in one thread or in a parallel shard, the latches that registration presets
+//! (from kept facts and clock times already past) and clock ticks. For each callback
+//! among sorted postings it sets the latch bits, checks the circuit and maybe fires. A
+//! [`Shard`] is where the states it touches live: the whole table with its wide
+//! latches, or one parallel task's slice of chunks, which has no wide latches
+//! (engines holding wide circuits take the sequential path, see `batch.rs`). The loop
+//! is generic over that difference, so each path compiles to its own copy of it.
+
+use hashbrown::HashMap;
+
+use super::catalog::{Catalog, KindId, CHUNK, DEAD_KIND};
+use super::postings::Posting;
+use super::prefetch::prefetch;
+use crate::front::ids::CallbackId;
+use crate::front::model::{Cause, RawFiring};
+use crate::front::registry::Registry;
+
+/// The mutable state of one callback: 16 bytes.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct CallbackState {
+    /// Its (template, action) pair; [`DEAD_KIND`] once removed.
+    pub(super) kind: KindId,
+    count: u32,
+    /// Latch bits of circuits up to 64 atoms; wider ones live in [`WideLatches`].
+    latch: u64,
+}
+
+const DEAD: CallbackState = CallbackState { kind: DEAD_KIND, count: 0, latch: 0 };
+
+impl CallbackState {
+    /// Whether a callback with these latches fires now: its circuit is true and its
+    /// count is under its maximum. If so, counts the firing and returns it. `hint` is
+    /// the owner run of the previous firing (see [`Catalog::owner`]).
+    ///
+    /// PERF: forced inline: with the loop generic over two kinds of shard, the compiler
+    /// called it out of line, and `cargo bench --bench engine -- fanout/trigwire/1M
+    /// --quick` went from 55.6-60.8 ms (the two loops of before) to 58.3-74.2 ms; inlined,
+    /// 50.5-56.7 ms (interleaved runs on a shared 2-core machine).
+    #[inline(always)]
+    fn fire(&mut self, cb: CallbackId, latch: &[u64], fire: &FireCtx<'_>, hint: &mut usize) -> Option<RawFiring> {
+        if !fire.catalog.template(self.kind).is_true(latch) {
+            return None;
+        }
+        let action = fire.catalog.action(self.kind);
+        if fire.reg.action(action).maximum.is_some_and(|m| u64::from(self.count) >= m) {
+            return None;
+        }
+        self.count = self.count.saturating_add(1);
+        let (owner, index) = fire.catalog.owner(cb, hint);
+        let owner = (owner != 0).then_some(owner);
+        Some(RawFiring { callback: cb, owner, index, action, target: None, cause: fire.cause })
+    }
+}
+
+/// What deciding a firing reads besides the callback's own state.
+pub(super) struct FireCtx<'a> {
+    pub(super) catalog: &'a Catalog,
+    pub(super) reg: &'a Registry,
+    pub(super) cause: Cause,
+}
+
+/// The latch words of circuits wider than 64 atoms, by callback.
+pub(super) type WideLatches = HashMap<CallbackId, Box<[u64]>>;
+
+/// Every callback's state, by id.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Callbacks {
+    pub(super) chunks: Vec<Option<Box<[CallbackState]>>>,
+    live_in_chunk: Vec<u32>,
+    pub(super) wide: WideLatches,
+}
+
+impl Callbacks {
+    /// The state of `cb` if it is live.
+    pub fn state(&self, cb: CallbackId) -> Option<&CallbackState> {
+        let chunk = self.chunks.get(cb.as_usize() / CHUNK)?.as_ref()?;
+        let s = &chunk[cb.as_usize() % CHUNK];
+        (s.kind != DEAD_KIND).then_some(s)
+    }
+
+    pub fn is_live(&self, cb: CallbackId) -> bool {
+        self.state(cb).is_some()
+    }
+
+    /// Stores a new callback of `kind` with clear latches, `words` of them.
+    pub fn insert(&mut self, cb: CallbackId, kind: KindId, words: usize) {
+        let c = cb.as_usize() / CHUNK;
+        if self.chunks.len() <= c {
+            self.chunks.resize_with(c + 1, || None);
+            self.live_in_chunk.resize(c + 1, 0);
+        }
+        let chunk = self.chunks[c].get_or_insert_with(|| vec![DEAD; CHUNK].into_boxed_slice());
+        chunk[cb.as_usize() % CHUNK] = CallbackState { kind, count: 0, latch: 0 };
+        self.live_in_chunk[c] += 1;
+        if words > 1 {
+            self.wide.insert(cb, vec![0; words].into_boxed_slice());
+        }
+    }
+
+    /// Removes `cb` if it is live, freeing its chunk if it was the last; returns its kind.
+    pub fn remove(&mut self, cb: CallbackId) -> Option<KindId> {
+        let c = cb.as_usize() / CHUNK;
+        let state = self.chunks.get_mut(c)?.as_mut()?.get_mut(cb.as_usize() % CHUNK)?;
+        let kind = state.kind;
+        if kind == DEAD_KIND {
+            return None;
+        }
+        *state = DEAD;
+        self.wide.remove(&cb);
+        self.live_in_chunk[c] -= 1;
+        if self.live_in_chunk[c] == 0 {
+            self.chunks[c] = None;
+        }
+        Some(kind)
+    }
+
+    /// The whole table as one shard, starting from owner run `hint`.
+    pub fn whole(&mut self, hint: usize) -> Shard<'_, &mut WideLatches> {
+        Shard { chunks: &mut self.chunks, first: 0, wide: &mut self.wide, hint, checked: 0 }
+    }
+
+    /// Bytes of states, chunk tables and wide latches.
+    pub fn heap_bytes(&self) -> usize {
+        let chunk_bytes = CHUNK * std::mem::size_of::<CallbackState>();
+        self.chunks.iter().flatten().count() * chunk_bytes
+            + self.chunks.capacity() * std::mem::size_of::<Option<Box<[CallbackState]>>>()
+            + self.live_in_chunk.capacity() * std::mem::size_of::<u32>()
+            + self.wide.capacity() * (std::mem::size_of::<(CallbackId, Box<[u64]>)>() + 1)
+            + self.wide.values().map(|w| w.len() * std::mem::size_of::<u64>()).sum::<usize>()
+    }
+}
+
+/// Where a shard finds the latch words of wide circuits.
+pub(super) trait Wide {
+    /// The latch words of `cb` if its circuit is wider than 64 atoms.
+    fn words(&mut self, cb: CallbackId) -> Option<&mut [u64]>;
+}
+
+impl Wide for &mut WideLatches {
+    #[inline]
+    fn words(&mut self, cb: CallbackId) -> Option<&mut [u64]> {
+        if self.is_empty() {
+            return None;
+        }
+        self.get_mut(&cb).map(|w| &mut w[..])
+    }
+}
+
+/// A shard without wide circuits: a task of the parallel path.
+pub(super) struct Narrow;
+
+impl Wide for Narrow {
+    #[inline(always)]
+    fn words(&mut self, _: CallbackId) -> Option<&mut [u64]> {
+        None
+    }
+}
+
+/// The callbacks with ids in `[first, first + chunks.len() * CHUNK)`, owned mutably,
+/// with the registers of the loop that applies postings to them: the owner run of the
+/// last firing and the number of circuits checked.
+pub(super) struct Shard<'a, W> {
+    pub(super) chunks: &'a mut [Option<Box<[CallbackState]>>],
+    pub(super) first: usize,
+    pub(super) wide: W,
+    /// The owner run of the last firing (see [`Catalog::owner`]); any value is correct.
+    pub(super) hint: usize,
+    /// Callback circuits evaluated.
+    pub(super) checked: u64,
+}
+
+impl<'a> Shard<'a, Narrow> {
+    /// A parallel task's shard: `chunks` hold ids from `first` on.
+    pub fn narrow(chunks: &'a mut [Option<Box<[CallbackState]>>], first: usize) -> Self {
+        Shard { chunks, first, wide: Narrow, hint: 0, checked: 0 }
+    }
+}
+
+impl<W: Wide> Shard<'_, W> {
+    /// Asks for the cache line of `cb`'s state, without reading it.
+    #[inline]
+    pub fn prefetch_state(&self, cb: CallbackId) {
+        let local = cb.as_usize() - self.first;
+        if let Some(Some(chunk)) = self.chunks.get(local / CHUNK) {
+            prefetch(&chunk[local % CHUNK]);
+        }
+    }
+
+    /// The hot loop: sets the latches of `postings` (sorted by callback, all in this
+    /// shard), checks each live callback's circuit once and hands its firing to `emit`,
+    /// in callback order.
+    #[inline]
+    pub fn apply(&mut self, postings: &[Posting], fire: &FireCtx<'_>, mut emit: impl FnMut(RawFiring)) {
+        let mut i = 0;
+        while i < postings.len() {
+            let cb = postings[i].cb;
+            let len = postings[i..].iter().take_while(|p| p.cb == cb).count();
+            let run = &postings[i..i + len];
+            i += len;
+            let Some(state) = state_mut(self.chunks, self.first, cb) else { continue };
+            self.checked += 1;
+            let fired = match self.wide.words(cb) {
+                Some(words) => {
+                    for p in run {
+                        words[(p.slot / 64) as usize] |= 1 << (p.slot % 64);
+                    }
+                    state.fire(cb, words, fire, &mut self.hint)
+                }
+                None => {
+                    for p in run {
+                        state.latch |= 1 << p.slot;
+                    }
+                    let latch = [state.latch];
+                    state.fire(cb, &latch, fire, &mut self.hint)
+                }
+            };
+            if let Some(firing) = fired {
+                emit(firing);
+            }
+        }
+    }
+}
+
+/// The live state of `cb` in chunks whose first id is `first`.
+#[inline]
+fn state_mut(chunks: &mut [Option<Box<[CallbackState]>>], first: usize, cb: CallbackId) -> Option<&mut CallbackState> {
+    let local = cb.as_usize() - first;
+    let state = &mut chunks.get_mut(local / CHUNK)?.as_mut()?[local % CHUNK];
+    (state.kind != DEAD_KIND).then_some(state)
+}

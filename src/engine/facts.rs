@@ -1,0 +1,69 @@
+//! The facts kept for the `retroactive` option, so that a callback registered after its
+//! upstream finished starts with that atom's latch set.
+
+use hashbrown::HashSet;
+
+use crate::front::registry::{Registry, ResolvedEvent};
+use crate::front::resolve::{Ctx, ExtraKey, NameKey, Term};
+use crate::syntax::EventType;
+
+/// The (job, name, type, extra) of every event that has happened, under each term
+/// extra it matches ([`ResolvedEvent::extras`]: `*` beside every exact extra).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Facts {
+    set: HashSet<(u64, NameKey, EventType, ExtraKey)>,
+}
+
+impl Facts {
+    pub fn record(&mut self, ev: &ResolvedEvent) {
+        for extra in ev.extras() {
+            self.set.insert((ev.job, ev.name, ev.ty, extra));
+        }
+    }
+
+    /// Whether a fact already satisfies `term`, by the rule of [`ResolvedEvent`]'s
+    /// `names` (through its inverse, [`ResolvedEvent::names_answering`]) and `extras`;
+    /// a label means its current holder.
+    pub fn satisfies(&self, term: &Term, reg: &Registry) -> bool {
+        let job = match term.ctx {
+            Ctx::Job(id) => id,
+            Ctx::Label(g, l) => match reg.label_holder(g, l) {
+                Some(id) => id,
+                None => return false,
+            },
+        };
+        ResolvedEvent::names_answering(term.name).any(|n| self.set.contains(&(job, n, term.ty, term.extra)))
+    }
+
+    /// Bytes held, by capacity.
+    pub fn heap_bytes(&self) -> usize {
+        self.set.capacity() * 41
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::EventName;
+
+    /// `names_answering` is the inverse of `names`: a term's name is among an event's
+    /// names exactly when the event's name answers the term's.
+    #[test]
+    fn names_answering_inverts_names() {
+        for own in EventName::ALL.into_iter().filter(|&n| n != EventName::Done) {
+            let ev = ResolvedEvent {
+                name: NameKey::Builtin(own),
+                ty: EventType::Job,
+                job: 1,
+                extra: None,
+                label: None,
+                subjob: None,
+            };
+            for term in EventName::ALL.map(NameKey::Builtin) {
+                let matched = ev.names().any(|n| n == term);
+                let answers = ResolvedEvent::names_answering(term).any(|n| n == ev.name);
+                assert_eq!(matched, answers, "event {own:?}, term {term:?}");
+            }
+        }
+    }
+}
