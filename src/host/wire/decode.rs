@@ -137,10 +137,16 @@ impl<'a> Scan<'a> {
     fn key(&mut self) -> Option<u8> {
         self.skip_space();
         let rest = &self.text.as_bytes()[self.at..];
-        let (key, len) = [(b'v', &b"\"event\""[..]), (b't', b"\"type\""), (b'j', b"\"job\""), (b'x', b"\"extra\"")]
-            .into_iter()
-            .find(|(_, k)| rest.starts_with(k))?;
-        self.at += len.len();
+        // Fixed-size compares, which compile to a load or two instead of `memcmp` calls.
+        let is = |spelling: &[u8; 7]| rest.get(..7).is_some_and(|r| r == spelling);
+        let (key, len) = match rest.get(1)? {
+            b'e' if is(b"\"event\"") => (b'v', 7),
+            b'e' if is(b"\"extra\"") => (b'x', 7),
+            b't' if rest.get(..6).is_some_and(|r| r == b"\"type\"") => (b't', 6),
+            b'j' if rest.get(..5).is_some_and(|r| r == b"\"job\"") => (b'j', 5),
+            _ => return None,
+        };
+        self.at += len;
         Some(key)
     }
 
