@@ -11,17 +11,28 @@
 //!   callbacks ([`CallbackSpec`]), [`Engine::process`] events ([`Event`]) one at a
 //!   time or [`Engine::process_batch`] many, [`Engine::advance_clock`],
 //!   [`Engine::remove_job`]. What fired comes back as [`Firing`]s, in a deterministic
-//!   order, with the work item or instance a qube code acts on ([`Target`]).
-//! - [`syntax`] parses triggers on their own; [`wire`] is the JSON-lines format of
-//!   `trigwire run`; [`qube`] holds action codes, the `dependency` attribute and
-//!   `callbacks.conf`; [`pipeline`] serves many producer threads.
+//!   order, with the action and the work item or instance a qube code acts on
+//!   ([`Target`]) as shared text, so a firing can be printed or sent anywhere without
+//!   the engine.
+//! - **One front door for hosts.** [`Command`] is everything a host can ask (submit,
+//!   global callback, event, clock move, removal) as owned data that crosses threads and
+//!   language boundaries; [`Engine::apply`] and [`Engine::apply_all`] turn commands into
+//!   [`Outcome`]s (submitted, fired, rejected) in a documented order. Every host is a
+//!   translator over it: [`wire`], the JSON-lines format of `trigwire run` (decoded
+//!   straight from the line, written straight to bytes, large submissions planned job by
+//!   job as they are read: [`Engine::submit_each`]); [`pipeline`], commands from many
+//!   producer threads through bounded channels, each answer tagged with its command's
+//!   ticket; and the tools' simulator. [`Apply`] is the trait such hosts are generic
+//!   over.
+//! - [`syntax`] parses triggers on their own; [`qube`] holds action codes, the
+//!   `dependency` attribute, frame ranges and `callbacks.conf`.
 //! - The tools live beside the library, in the `trigwire-tools` crate (`tools/` in the
 //!   repository, not published): the `trigwire` binary, a small farm simulator, seeded
 //!   bench farms, and `Reference`, a naive implementation of the same specification that
 //!   shares only the syntax tree with the engine: the oracle of the tests and the
 //!   baseline of the benchmarks. It builds its errors with the public [`Error`] builder
 //!   ([`Error::new`] and the `in_*`/[`Error::at`] notes), so both give identical errors.
-//!
+
 //! # Example
 //!
 //! ```
@@ -83,6 +94,12 @@
 //! updates latches in parallel over disjoint shards of callbacks, and merges the
 //! firings back into the order of one-at-a-time processing.
 //!
+//! **Hosts.** [`wire::Replay`] decodes a line into a [`Command`] without an
+//! intermediate JSON tree (event lines in their plain form without serde at all) and
+//! writes each outcome as bytes; a run of event lines becomes one batch. On a farm of a
+//! million callbacks and a million events its cost per event is about twice the
+//! engine's own (`trigwire bench --wire`); the README has the figures.
+//!
 //! # Performance
 //!
 //! See the README's performance section for measured figures and the commands that
@@ -104,9 +121,6 @@ pub mod syntax;
 pub use front::ids;
 pub use host::{pipeline, wire};
 
-/// The seeded generator of the bench farms, for the library's own unit tests (the wire
-/// decoder's mutation test draws from it). The bench farms live in the tools crate
-/// (`tools/src/rng.rs`); the one small generator is included from there, not copied.
 /// Qube compatibility: action codes (spec §6), the `dependency` attribute (spec §4) and
 /// the `callbacks.conf` file of universal callbacks (spec §1).
 pub mod qube {

@@ -81,6 +81,9 @@ struct BenchArgs {
     /// (decode, register, match, write), reporting its cost beside the library's.
     #[arg(long)]
     wire: bool,
+    /// Write the farm as a `trigwire run` log to this file and stop, measuring nothing.
+    #[arg(long)]
+    write_log: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -238,6 +241,13 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
         group: args.group,
         job_or: args.job_or,
     });
+    if let Some(path) = &args.write_log {
+        let file = std::fs::File::create(path).map_err(|e| format!("cannot write {path}: {e}"))?;
+        let mut out = std::io::BufWriter::new(file);
+        farm.write_wire(order, args.events, &mut out).map_err(|e| format!("cannot write {path}: {e}"))?;
+        out.flush().map_err(|e| format!("cannot write {path}: {e}"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let replay = ReplayOptions { order, events: args.events, batch: args.batch };
     let engine =
         measure(&farm, Subject::Compiled, replay, &mut |p| show_progress("trigwire", p)).map_err(|e| e.to_string())?;
