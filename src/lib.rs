@@ -127,7 +127,7 @@ pub mod qube {
     pub use crate::front::{
         frame_range, parse_dependency, CodeLevel, DependencyError, FrameRangeError, Link, LinkKind,
     };
-    pub use crate::host::conf::{load_callbacks_conf, parse_callbacks_conf, ConfEntry, ConfError};
+    pub use crate::host::conf::{load_callbacks_conf, parse_callbacks_conf, ConfEntry, ConfError, UniversalCallback};
 }
 
 pub use engine::{explain, on_pool_thread, BatchFiring, Compiled, Config, Engine, MemoryUsage, Stats, Submission};

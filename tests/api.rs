@@ -47,7 +47,7 @@ fn small_enums_print_and_parse_ignoring_case() {
     for ty in EventType::ALL {
         assert_eq!(ty.to_string().parse::<EventType>(), Ok(ty));
     }
-    for language in [Language::Qube, Language::Python, Language::Perl, Language::Mail] {
+    for language in Language::ALL {
         assert_eq!(language.to_string().parse::<Language>(), Ok(language));
     }
     assert_eq!("Blocked".parse::<JobStatus>(), Ok(JobStatus::Blocked));

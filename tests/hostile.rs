@@ -359,13 +359,16 @@ fn labels_with_a_dash_are_rejected_at_submit() {
 fn a_callbacks_conf_line_without_equals_is_named() {
     let text =
         "# site callbacks\nnotify.py = done-job-self\n\nrelease.qcb complete-job-self\nlate.py = done-job-self\n";
-    let err = parse_callbacks_conf(text).expect_err("line 4 has no `=`");
+    let (entries, errors) = parse_callbacks_conf(text);
+    let [err] = &errors[..] else { panic!("line 4 has no `=`: {errors:?}") };
     assert_eq!(err.line, 4);
     assert!(err.message.contains("missing `=`"), "{err}");
     assert!(err.to_string().contains("line 4"), "{err}");
+    assert_eq!(entries.iter().map(|e| e.line).collect::<Vec<_>>(), [2, 5], "the other lines are read");
     // A NUL and a huge line are just text to the file reader.
     let huge = format!("x.py = complete-work-self-{}\0\n", "w".repeat(MB));
-    let entries = parse_callbacks_conf(&huge).expect("one entry");
+    let (entries, errors) = parse_callbacks_conf(&huge);
+    assert!(errors.is_empty());
     assert_eq!(entries.len(), 1);
     let spec = CallbackSpec::qube(&entries[0].trigger, "unblock-self");
     let err = Engine::default().add_universal(&spec).expect_err("too long");

@@ -46,10 +46,10 @@ fn dependency_errors_name_the_item() {
 
 #[test]
 fn callbacks_conf_lines() {
-    let entries = parse_callbacks_conf(
-        "# site\n\nnotify.py = failed-job-self # mail the wrangler\n  retry.qcb=timeout-work-self-*\n",
-    )
-    .unwrap();
+    let (entries, errors) = parse_callbacks_conf(
+        "# site\n\nnotify.py = failed-job-self # mail the wrangler\n  retry.QCB=timeout-work-self-*\n",
+    );
+    assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(entries.len(), 2);
     assert_eq!(
         (entries[0].file.as_str(), entries[0].language, entries[0].trigger.as_str(), entries[0].line),
@@ -65,9 +65,11 @@ fn callbacks_conf_lines() {
         ("a.py = ", 1, "missing trigger"),
         ("a.sh = failed-job-self", 1, "unknown extension"),
     ] {
-        let e = parse_callbacks_conf(text).unwrap_err();
-        assert_eq!(e.line, line, "{text}");
-        assert!(e.message.contains(needle), "{e}");
+        let (entries, errors) = parse_callbacks_conf(&format!("{text}\nok.pl = complete-job-self"));
+        assert_eq!(errors.len(), 1, "{text}");
+        assert_eq!(errors[0].line, line, "{text}");
+        assert!(errors[0].message.contains(needle), "{}", errors[0]);
+        assert_eq!(entries.len(), 1, "the good line after the bad one is still read: {text}");
     }
 }
 
@@ -79,12 +81,14 @@ fn universal_callbacks_attach_to_every_job_after_its_own() {
         .unwrap();
     std::fs::write(dir.join("retry.qcb"), "  retry-work-self\n").unwrap();
     std::fs::write(dir.join("watch.py"), "print('parent failed')\n").unwrap();
-    let specs = load_callbacks_conf(&dir.join("callbacks.conf")).unwrap();
-    assert_eq!(specs[0].code, "retry-work-self");
-    assert_eq!(specs[1].code, "print('parent failed')\n");
+    let (loaded, errors) = load_callbacks_conf(dir.join("callbacks.conf").to_str().unwrap());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(loaded[0].spec.code, "retry-work-self");
+    assert_eq!(loaded[1].spec.code, "print('parent failed')\n");
+    assert_eq!((loaded[1].path.clone(), loaded[1].line), (dir.join("callbacks.conf"), 2));
     let mut engine = Engine::default();
-    for s in &specs {
-        engine.add_universal(s).unwrap();
+    for u in &loaded {
+        engine.add_universal(&u.spec).unwrap();
     }
     let mut firings = Vec::new();
     let own = CallbackSpec::qube("complete-job-self", "mail-status");
@@ -101,9 +105,39 @@ fn universal_callbacks_attach_to_every_job_after_its_own() {
         "the child's own callback is index 0 and the universal ones follow"
     );
     std::fs::write(dir.join("callbacks.conf"), "missing.qcb = complete-job-self\n").unwrap();
-    let e = load_callbacks_conf(&dir.join("callbacks.conf")).unwrap_err();
-    assert_eq!(e.line, 1);
-    assert!(e.message.contains("cannot read"), "{e}");
+    let (loaded, errors) = load_callbacks_conf(dir.join("callbacks.conf").to_str().unwrap());
+    assert!(loaded.is_empty());
+    assert_eq!(errors[0].line, 1);
+    assert!(errors[0].to_string().contains("callbacks.conf:1: cannot read"), "{}", errors[0]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Qube's setting is a comma-separated list; a folder stands for its `.conf` files, in
+/// name order; a bad line or a missing file is reported with its file and skipped.
+#[test]
+fn several_conf_files_and_folders_load_in_order() {
+    let dir = std::env::temp_dir().join(format!("trigwire-confs-{}", std::process::id()));
+    let site = dir.join("site.d");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(dir.join("main.conf"), "a.qcb = complete-job-self\n").unwrap();
+    std::fs::write(dir.join("a.qcb"), "mail-status").unwrap();
+    std::fs::write(site.join("20-second.CONF"), "b.Py = failed-job-self\nthis line is broken\n").unwrap();
+    std::fs::write(site.join("10-first.conf"), "c.pl = killed-job-self\n").unwrap();
+    std::fs::write(site.join("notes.txt"), "not a conf file").unwrap();
+    std::fs::write(site.join("b.Py"), "print()").unwrap();
+    std::fs::write(site.join("c.pl"), "print;").unwrap();
+    let list = format!("{}, {} ,{}", dir.join("main.conf").display(), site.display(), dir.join("gone.conf").display());
+    let (loaded, errors) = load_callbacks_conf(&list);
+    let codes: Vec<&str> = loaded.iter().map(|u| u.spec.code.as_str()).collect();
+    assert_eq!(codes, ["mail-status", "print;", "print()"]);
+    assert_eq!(loaded[2].spec.language, Language::Python, "extensions ignore case");
+    let said: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 2, "{said:?}");
+    assert!(
+        said[0].ends_with("20-second.CONF:2: missing `=`; expected `filename = trigger`, got `this line is broken`"),
+        "{said:?}"
+    );
+    assert!(said[1].contains("gone.conf: cannot read it"), "{said:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

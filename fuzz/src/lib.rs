@@ -157,24 +157,27 @@ pub fn check_dependency(data: &[u8]) {
     }
 }
 
-/// `callbacks_conf`: any UTF-8 text parses or fails on a line that exists; every entry
-/// has a file, a trigger and a line number in range, and its trigger can be parsed.
+/// `callbacks_conf`: any UTF-8 text reads into entries and errors on lines that exist,
+/// each line at most once; every entry has a file, a trigger and a line number in
+/// range, and its trigger can be parsed.
 pub fn check_callbacks_conf(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let count = text.lines().count();
-    match trigwire::qube::parse_callbacks_conf(text) {
-        Ok(entries) => {
-            for entry in entries {
-                assert!((1..=count).contains(&entry.line), "entry line {} of {count}", entry.line);
-                assert!(!entry.file.is_empty() && !entry.trigger.is_empty(), "empty part in {entry:?}");
-                let _ = parse(&entry.trigger, &ParseLimits::default(), &CustomNames::default());
-            }
-        }
-        Err(e) => {
-            assert!((1..=count).contains(&e.line), "error line {} of {count}", e.line);
-            let _ = e.to_string();
-        }
+    let (entries, errors) = trigwire::qube::parse_callbacks_conf(text);
+    let mut lines: Vec<usize> = Vec::new();
+    for entry in &entries {
+        assert!((1..=count).contains(&entry.line), "entry line {} of {count}", entry.line);
+        assert!(!entry.file.is_empty() && !entry.trigger.is_empty(), "empty part in {entry:?}");
+        let _ = parse(&entry.trigger, &ParseLimits::default(), &CustomNames::default());
+        lines.push(entry.line);
     }
+    for e in &errors {
+        assert!((1..=count).contains(&e.line), "error line {} of {count}", e.line);
+        let _ = e.to_string();
+        lines.push(e.line);
+    }
+    lines.sort_unstable();
+    assert!(lines.windows(2).all(|w| w[0] < w[1]), "a line is both an entry and an error, or counted twice");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -19,9 +19,19 @@ pub enum Language {
     Perl,
     /// Opaque mail text, handed back untouched.
     Mail,
+    /// Qube's auto-wrangling callbacks, found in job archives: opaque, handed back
+    /// untouched.
+    AutoWrangling,
+    /// Qube's post-processing callbacks, found in job archives: opaque, handed back
+    /// untouched.
+    Post,
 }
 
 impl Language {
+    /// Every language, in the order of their documentation.
+    pub const ALL: [Language; 6] =
+        [Language::Qube, Language::Python, Language::Perl, Language::Mail, Language::AutoWrangling, Language::Post];
+
     /// The lowercase spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -29,18 +39,18 @@ impl Language {
             Language::Python => "python",
             Language::Perl => "perl",
             Language::Mail => "mail",
+            Language::AutoWrangling => "auto_wrangling",
+            Language::Post => "post",
         }
     }
 
     /// Looks a language up, ignoring ASCII case.
     pub fn parse(text: &str) -> Option<Language> {
-        [Language::Qube, Language::Python, Language::Perl, Language::Mail]
-            .into_iter()
-            .find(|l| text.eq_ignore_ascii_case(l.as_str()))
+        Language::ALL.into_iter().find(|l| text.eq_ignore_ascii_case(l.as_str()))
     }
 }
 
-crate::syntax::word_enum!(Language, "language", "one of qube, python, perl, mail");
+crate::syntax::word_enum!(Language, "language", "one of qube, python, perl, mail, auto_wrangling, post");
 crate::syntax::word_enum!(JobStatus, "status", "pending or blocked");
 
 /// A callback as submitted.

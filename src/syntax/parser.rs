@@ -307,6 +307,9 @@ impl<'a> AtomParser<'a> {
     fn extra(&self, ty: EventType, part: Option<Part<'a>>) -> Result<Extra, ParseError> {
         match (ty, part) {
             (EventType::Job, None) => Ok(Extra::None),
+            // Qube's own universal-callback example writes `failed-job-self-*`: for a
+            // job atom, `*` is the same as no extra (spec §9).
+            (EventType::Job, Some(p)) if p.text == "*" => Ok(Extra::None),
             (EventType::Job, Some(p)) => Err(self.error(Kind::ForbiddenExtra, p.span)),
             (_, part) => {
                 let part = self.require(part)?;

@@ -26,7 +26,8 @@ enum Command {
         /// Initialise new latches from events that already happened.
         #[arg(long)]
         retroactive: bool,
-        /// A Qube callbacks.conf of universal callbacks (code files beside it).
+        /// Qube callbacks.conf files of universal callbacks (code files beside each), a
+        /// comma-separated list; a folder stands for its `.conf` files.
         #[arg(long)]
         callbacks_conf: Option<String>,
         /// Register a custom event name (repeatable).
@@ -190,11 +191,25 @@ fn open_input(file: Option<&str>) -> Result<Input, String> {
     Ok(Input { reader: std::io::BufReader::with_capacity(IO_BUFFER, source), streams })
 }
 
-/// Loads universal callbacks from a `callbacks.conf`; code files are read beside it.
-fn load_conf(engine: &mut Engine, path: &str) -> Result<(), String> {
-    let specs = trigwire::qube::load_callbacks_conf(std::path::Path::new(path)).map_err(|e| format!("{path}: {e}"))?;
-    for spec in specs {
-        engine.add_universal(&spec).map_err(|e| format!("{path}: {e}"))?;
+/// Loads universal callbacks from a comma-separated list of `callbacks.conf` files and
+/// folders. A bad line (malformed, a missing code file, a trigger or code the engine
+/// rejects) is reported on stderr with its file and line and skipped, as Qube does; a
+/// list from which nothing at all could be read is an error.
+fn load_conf(engine: &mut Engine, list: &str) -> Result<(), String> {
+    let (callbacks, errors) = trigwire::qube::load_callbacks_conf(list);
+    let unreadable = errors.iter().filter(|e| e.line == 0).count();
+    for e in &errors {
+        eprintln!("warning: skipped: {e}");
+    }
+    let mut added = 0;
+    for u in callbacks {
+        match engine.add_universal(&u.spec) {
+            Ok(()) => added += 1,
+            Err(e) => eprint!("warning: skipped: {}:{}: {e}", u.path.display(), u.line),
+        }
+    }
+    if added == 0 && unreadable > 0 {
+        return Err(format!("no universal callback could be read from {list}"));
     }
     Ok(())
 }

@@ -111,10 +111,18 @@ fn run_reads_a_file_and_universal_callbacks() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains(r#""code":"mail-status""#) && stdout.contains(r#""line":2"#), "{stdout}");
-    std::fs::write(dir.join("callbacks.conf"), "mailme.qcb failed-work-self-*\n").unwrap();
-    let bad = trigwire(&["run", log.to_str().unwrap(), "--callbacks-conf", conf.to_str().unwrap()], "");
+    // A bad line is reported with its file and line and skipped; the rest still loads.
+    std::fs::write(dir.join("callbacks.conf"), "mailme.qcb failed-work-self-*\nmailme.qcb = failed-work-self-*\n")
+        .unwrap();
+    let skipped = trigwire(&["run", log.to_str().unwrap(), "--callbacks-conf", conf.to_str().unwrap()], "");
+    assert!(skipped.status.success(), "{}", text(&skipped.stderr));
+    assert!(text(&skipped.stderr).contains("callbacks.conf:1: missing `=`"), "{}", text(&skipped.stderr));
+    assert!(text(&skipped.stdout).contains(r#""code":"mail-status""#), "{}", text(&skipped.stdout));
+    // Nothing readable at all is an error.
+    let gone = dir.join("gone.conf");
+    let bad = trigwire(&["run", log.to_str().unwrap(), "--callbacks-conf", gone.to_str().unwrap()], "");
     assert_eq!(bad.status.code(), Some(2));
-    assert!(text(&bad.stderr).contains("missing `=`"), "{}", text(&bad.stderr));
+    assert!(text(&bad.stderr).contains("cannot read it"), "{}", text(&bad.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -732,7 +732,10 @@ fn job_spec(j: JobWire<'_>, i: usize) -> Result<JobSpec, Error> {
 
 fn callback_spec(c: CallbackWire<'_>) -> Result<CallbackSpec, Error> {
     let language = Language::parse(&c.language.0).ok_or_else(|| {
-        bad_field(format!("unknown language `{}`; expected qube, python, perl or mail", c.language.0))
+        bad_field(format!(
+            "unknown language `{}`; expected qube, python, perl, mail, auto_wrangling or post",
+            c.language.0
+        ))
     })?;
     let maximum = match c.maximum {
         None | Some(-1) => None,
