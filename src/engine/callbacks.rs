@@ -56,7 +56,7 @@ impl CallbackState {
         self.count = self.count.saturating_add(1);
         let (owner, index) = fire.catalog.owner(cb, hint);
         let owner = (owner != 0).then_some(owner);
-        Some(RawFiring { callback: cb, owner, index, action, target: None, cause: fire.cause })
+        Some(RawFiring { callback: cb, owner, index, action, target: None, cause: fire.cause, count: self.count })
     }
 }
 

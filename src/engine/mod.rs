@@ -438,6 +438,7 @@ impl Engine {
             action: Arc::clone(self.reg.action(raw.action)),
             target,
             cause: raw.cause,
+            count: raw.count,
         }
     }
 

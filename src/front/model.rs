@@ -245,6 +245,9 @@ pub struct Firing {
     pub target: Option<Target>,
     /// What made it fire.
     pub cause: Cause,
+    /// How many times the callback has fired, this firing included (Qube's `count`;
+    /// with a `maximum`, it never passes it).
+    pub count: u32,
 }
 
 /// What a firing acts on, by symbol: the engine's compact form of [`Target`].
@@ -264,4 +267,6 @@ pub(crate) struct RawFiring {
     pub action: ActionId,
     pub target: Option<RawTarget>,
     pub cause: Cause,
+    /// The callback's count after this firing.
+    pub count: u32,
 }

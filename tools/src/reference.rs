@@ -617,6 +617,7 @@ impl Reference {
             action: Arc::clone(&cb.action),
             target,
             cause,
+            count: u32::try_from(cb.count).unwrap_or(u32::MAX),
         });
     }
 

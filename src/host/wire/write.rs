@@ -30,7 +30,7 @@ pub fn write_submitted(out: &mut Vec<u8>, line: usize, s: &Submission) {
 }
 
 /// Appends `{"line":N,"fired":{"job":..,"callback":..,"language":..,"code":..,
-/// "target":..,"cause":..}}` and a newline. `event` is the event of line N, which a
+/// "target":..,"cause":..,"count":..}}` and a newline. `event` is the event of line N, which a
 /// firing caused by it names as its cause.
 pub fn write_fired(out: &mut Vec<u8>, line: usize, f: &Firing, event: Option<&Event>) {
     write_line_key(out, line);
@@ -53,6 +53,8 @@ pub fn write_fired(out: &mut Vec<u8>, line: usize, f: &Firing, event: Option<&Ev
     }
     out.extend_from_slice(b",\"cause\":");
     write_cause(out, f.cause, event);
+    out.extend_from_slice(b",\"count\":");
+    write_u64(out, u64::from(f.count));
     out.extend_from_slice(b"}}\n");
 }
 
