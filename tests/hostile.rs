@@ -338,23 +338,36 @@ fn nul_bytes_in_triggers_are_control_characters() {
 }
 
 #[test]
-fn labels_with_a_dash_are_rejected_at_submit() {
+fn an_empty_label_or_one_taken_in_another_case_rejects_the_whole_submission() {
     let config = Config::default();
     let mut engine = farm(config);
-    for label in ["ren-der", "-", "a-b-c", "render-"] {
+    // The farm's first job is labelled `ribgen` in group 1.
+    for label in ["", "RibGen", "RIBGEN"] {
         let jobs = [
-            JobSpec { id: Some(10), label: Some("fine".into()), ..JobSpec::default() },
-            JobSpec { label: Some(label.into()), ..JobSpec::default() },
+            JobSpec { id: Some(10), label: Some("fine".into()), pgrp: Some(1), ..JobSpec::default() },
+            JobSpec { label: Some(label.into()), pgrp: Some(1), ..JobSpec::default() },
         ];
         let err = engine.submit(&jobs, &mut Vec::new()).expect_err(label);
         assert_eq!(err.kind(), &ErrorKind::BadLabel, "{label}: {err}");
-        assert!(err.message().contains(label), "{err}");
+        assert!(err.message().contains(&format!("`{label}`")) || label.is_empty(), "{err}");
     }
     assert_eq!(engine.live_jobs(), 3, "nothing of the rejected submissions was registered");
     assert_eq!(engine.label(10), None);
     assert_intact(engine, config);
 }
 
+/// Any non-empty label is accepted, as Qube accepts it; one the grammar cannot spell in
+/// a trigger context is simply never named by one.
+#[test]
+fn labels_the_grammar_cannot_spell_are_accepted() {
+    let mut engine = Engine::default();
+    let labels = ["job A", "ribgen-sh010", "010", "(x)", "a&&b"];
+    let jobs: Vec<JobSpec> =
+        labels.iter().map(|l| JobSpec { label: Some((*l).into()), ..JobSpec::default() }).collect();
+    let sub = engine.submit(&jobs, &mut Vec::new()).expect("any non-empty label");
+    assert_eq!(engine.label(sub.ids[1]), Some("ribgen-sh010"));
+    assert_eq!(engine.label(sub.ids[0]), Some("job a"), "labels are kept in lowercase");
+}
 #[test]
 fn a_callbacks_conf_line_without_equals_is_named() {
     let text =

@@ -447,7 +447,8 @@ impl Engine {
         self.now
     }
 
-    /// The label of a live job.
+    /// The label of a live job, in ASCII lowercase: labels compare ignoring case, and
+    /// that is the form they are kept in.
     pub fn label(&self, job: u64) -> Option<&str> {
         self.reg.jobs.get(&job).map(|r| self.reg.symbols.resolve(r.label))
     }

@@ -32,6 +32,16 @@ impl Interner {
         sym
     }
 
+    /// The symbol of `text` in ASCII lowercase, adding it if new; allocates only when
+    /// `text` has an uppercase letter. Labels are keyed so (they compare ignoring case).
+    pub fn intern_lowercase(&mut self, text: &str) -> Symbol {
+        if text.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.intern(&text.to_ascii_lowercase())
+        } else {
+            self.intern(text)
+        }
+    }
+
     /// The symbol of `text` if it was interned; never allocates.
     pub fn get(&self, text: &str) -> Option<Symbol> {
         self.map.get(text).copied()

@@ -25,7 +25,6 @@ use crate::front::ids::{ActionId, CallbackId, Symbol};
 use crate::front::model::{JobSpec, Language};
 use crate::front::registry::{dependency_callbacks, id_space, level_of, Agenda, JobRecord, Registry};
 use crate::front::resolve::{resolve, Owner, Resolved, Shape, Slot};
-use crate::syntax::is_label;
 
 /// The checks of a submission, in the order their errors take precedence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -237,12 +236,13 @@ impl Registry {
     ) -> Result<Option<Symbol>, Error> {
         let Some(label) = &spec.label else { return Ok(None) };
         let bad = |m: String| Error::new(ErrorKind::BadLabel, m).in_field("label").in_job(i, id);
-        if !is_label(label) {
-            return Err(bad(format!(
-                "label `{label}` cannot be named by a trigger; expected no `-`, spaces or parentheses, not all digits"
-            )));
+        // Any non-empty label is accepted, as Qube accepts it; one the trigger grammar
+        // cannot spell (`job A`, `ribgen-sh010`, `010`) just cannot be named by a
+        // trigger. Labels compare ignoring ASCII case (spec §9): the key is lowercase.
+        if label.is_empty() {
+            return Err(bad("an empty label; expected at least one character".to_string()));
         }
-        let sym = self.symbols.intern(label);
+        let sym = self.symbols.intern_lowercase(label);
         if self.label_live(pgrp, sym) || !planner.labels.insert((pgrp, sym)) {
             return Err(bad(format!("label `{label}` is already used in process group {pgrp}")));
         }

@@ -159,7 +159,8 @@ impl Resolver<'_> {
             (Context::SelfJob, Some(o)) => Ok(Ctx::Job(o.id)),
             (Context::Parent, Some(Owner { pid: Some(pid), .. })) => Ok(Ctx::Job(pid)),
             (Context::Parent, Some(_)) => Err(bad("`parent` names no job: the owner has no pid")),
-            (Context::Label(label), Some(o)) => Ok(Ctx::Label(o.pgrp, self.symbols.intern(label))),
+            // Labels compare ignoring ASCII case: the key is lowercase, as at submit.
+            (Context::Label(label), Some(o)) => Ok(Ctx::Label(o.pgrp, self.symbols.intern_lowercase(label))),
             (_, None) => Err(bad("a global callback has no owner, so it cannot use self, parent or labels")),
         }
     }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use trigwire::ids::CallbackId;
 use trigwire::qube::{parse_dependency, CodeLevel, LinkKind};
 use trigwire::syntax::{
-    is_label, parse, Atom, AtomKind, Context, CustomNames, EventName, Expr, Extra, Name, ParseErrorKind, Schedule, Span,
+    parse, Atom, AtomKind, Context, CustomNames, EventName, Expr, Extra, Name, ParseErrorKind, Schedule, Span,
 };
 use trigwire::{
     Action, Apply, CallbackSpec, Cause, Command, Config, Event, EventExtra, Firing, JobSpec, Language, Outcome,
@@ -354,17 +354,20 @@ impl Reference {
     /// Explicit labels first, then `qubeN` for the others in order (spec §8).
     fn job_labels(&self, specs: &[JobSpec], ids: &[u64], pgrps: &[u64]) -> Result<Vec<String>, Error> {
         let mut labels: Vec<Option<String>> = vec![None; specs.len()];
+        // Labels compare ignoring ASCII case (spec §9).
         let taken = |labels: &[Option<String>], g: u64, l: &str| {
-            self.jobs.values().any(|j| j.pgrp == g && j.label == l)
-                || labels.iter().zip(pgrps).any(|(x, &xg)| xg == g && x.as_deref() == Some(l))
+            self.jobs.values().any(|j| j.pgrp == g && j.label.eq_ignore_ascii_case(l))
+                || labels
+                    .iter()
+                    .zip(pgrps)
+                    .any(|(x, &xg)| xg == g && x.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(l)))
         };
         for (i, spec) in specs.iter().enumerate() {
             let Some(label) = &spec.label else { continue };
             let bad = |m: String| Error::new(ErrorKind::BadLabel, m).in_field("label").in_job(i, ids[i]);
-            if !is_label(label) {
-                return Err(bad(format!(
-                    "label `{label}` cannot be named by a trigger; expected no `-`, spaces or parentheses, not all digits"
-                )));
+            // Any non-empty label is accepted; one a trigger cannot spell is never named.
+            if label.is_empty() {
+                return Err(bad("an empty label; expected at least one character".to_string()));
             }
             if taken(&labels, pgrps[i], label) {
                 return Err(bad(format!("label `{label}` is already used in process group {}", pgrps[i])));
@@ -585,7 +588,9 @@ impl Reference {
             (Context::Id(id), _) => *id == job,
             (Context::SelfJob, Some(o)) => o.id == job,
             (Context::Parent, Some(o)) => o.pid == Some(job),
-            (Context::Label(l), Some(o)) => self.jobs.get(&job).is_some_and(|j| j.pgrp == o.pgrp && *j.label == **l),
+            (Context::Label(l), Some(o)) => {
+                self.jobs.get(&job).is_some_and(|j| j.pgrp == o.pgrp && j.label.eq_ignore_ascii_case(l))
+            }
             (_, None) => false,
         }
     }
