@@ -51,6 +51,10 @@ pub struct Compiled {
 }
 
 impl Compiled {
+    /// An empty matcher whose clock is at `now`.
+    pub(super) fn starting_at(now: u64) -> Compiled {
+        Compiled { now, ..Compiled::default() }
+    }
     /// Work counters since creation.
     pub fn stats(&self) -> Stats {
         self.stats

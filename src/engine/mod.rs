@@ -74,6 +74,10 @@ pub struct Config {
     /// submitted after its upstream finished is released at once (spec §3, extension).
     /// Default `false`: Qube's triggers are edge-triggered. Costs memory per fact.
     pub retroactive: bool,
+    /// The Qube time the clock starts at (spec §9). Default 0. A farm that keeps the
+    /// real time starts here, so that the first clock move to the current time does not
+    /// count every repeat tick since 2000 (which [`Limits::ticks_per_move`] rejects).
+    pub start_time: u64,
 }
 
 /// An accepted submission.
@@ -153,9 +157,9 @@ impl Engine {
         let facts = config.retroactive.then(Facts::default);
         Engine {
             reg: Registry::new(config.limits),
-            matcher: Compiled::default(),
+            matcher: Compiled::starting_at(config.start_time),
             facts,
-            now: 0,
+            now: config.start_time,
             scratch: Scratch::default(),
         }
     }

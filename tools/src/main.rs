@@ -26,6 +26,11 @@ enum Command {
         /// Initialise new latches from events that already happened.
         #[arg(long)]
         retroactive: bool,
+        /// The Qube time the clock starts at (default 0), so that a repeat trigger
+        /// registered before the first clock move does not make that move count every
+        /// tick since 2000.
+        #[arg(long, default_value_t = 0)]
+        start_time: u64,
         /// Qube callbacks.conf files of universal callbacks (code files beside each), a
         /// comma-separated list; a folder stands for its `.conf` files.
         #[arg(long)]
@@ -90,8 +95,9 @@ struct BenchArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { file, batch, retroactive, callbacks_conf, event_names } => {
-            run(file, batch, retroactive, callbacks_conf, &event_names)
+        Command::Run { file, batch, retroactive, start_time, callbacks_conf, event_names } => {
+            let config = Config { retroactive, start_time, ..Config::default() };
+            run(file, batch, config, callbacks_conf, &event_names)
         }
         Command::Check { trigger } => check(&trigger),
         Command::Demo => demo(),
@@ -109,11 +115,11 @@ fn main() -> ExitCode {
 fn run(
     file: Option<String>,
     batch: Option<usize>,
-    retroactive: bool,
+    config: Config,
     conf: Option<String>,
     event_names: &[String],
 ) -> Result<ExitCode, String> {
-    let mut engine = Engine::new(Config { retroactive, ..Config::default() });
+    let mut engine = Engine::new(config);
     for name in event_names {
         engine.register_event_name(name).map_err(|e| e.message().to_string())?;
     }

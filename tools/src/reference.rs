@@ -122,7 +122,7 @@ impl Reference {
             universal: Vec::new(),
             max_id: 0,
             globals: 0,
-            now: 0,
+            now: config.start_time,
             history: Vec::new(),
         }
     }

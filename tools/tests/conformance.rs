@@ -1,6 +1,6 @@
 //! The data-driven conformance suite: every directory under `tests/data/` is a case
 //! with a farm log (`log.jsonl`), the expected output (`expected.jsonl`) and optional
-//! options (`config.json`: `{"retroactive": bool, "event_names": [..]}`). Each case
+//! options (`config.json`: `{"retroactive": bool, "start_time": T, "event_names": [..]}`). Each case
 //! runs through every execution mode: one event at a time, batches of 1, 3 and 4096
 //! events, and the channel pipeline (whose outcomes are compared with `Engine::apply`
 //! one command at a time). Adding a case is adding a directory; `UPDATE_EXPECT=1 cargo test
@@ -37,6 +37,7 @@ fn engine_for(case: &Path) -> (Config, Vec<String>) {
     if let Ok(text) = std::fs::read_to_string(case.join("config.json")) {
         let v: Value = serde_json::from_str(&text).expect("config.json is JSON");
         config.retroactive = v["retroactive"].as_bool().unwrap_or(false);
+        config.start_time = v["start_time"].as_u64().unwrap_or(0);
         if let Some(list) = v["event_names"].as_array() {
             names = list.iter().map(|n| n.as_str().expect("names are strings").to_string()).collect();
         }

@@ -584,6 +584,40 @@ pub const IGNORED_JOB_KEYS: &[&str] = &[
     "timeout",
 ];
 
+/// A clock time: a non-negative integer, or a non-negative number with a fraction,
+/// rounded down (spec §9: farms that keep time in floating seconds).
+struct QubeTime(u64);
+
+impl<'de> Deserialize<'de> for QubeTime {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(QubeTimeVisitor)
+    }
+}
+
+struct QubeTimeVisitor;
+
+impl<'de> Visitor<'de> for QubeTimeVisitor {
+    type Value = QubeTime;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a non-negative Qube time in seconds")
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(QubeTime(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        // `u64::MAX as f64` rounds up to 2^64, which no `u64` holds: below it, the
+        // truncating cast is the floor of a non-negative time.
+        if v.is_finite() && v >= 0.0 && v < u64::MAX as f64 {
+            Ok(QubeTime(v as u64))
+        } else {
+            Err(E::invalid_value(de::Unexpected::Float(v), &self))
+        }
+    }
+}
+
 /// A job's agenda: a list of items (names, numbers, or Qube work dicts with a `name`),
 /// or a frame range string such as `1-100x5`.
 #[derive(Debug, Default)]
@@ -904,7 +938,7 @@ impl<'de> Visitor<'de> for LineVisitor<'_> {
             (key, _) => match key {
                 Key::Submit => LineWire::Submit(map.next_value()?),
                 Key::Callback => LineWire::Callback(map.next_value()?),
-                Key::Time => LineWire::Time(map.next_value()?),
+                Key::Time => LineWire::Time(map.next_value::<QubeTime>()?.0),
                 Key::Remove => LineWire::Remove(map.next_value()?),
                 Key::Event | Key::Type | Key::Job | Key::Extra => {
                     return event_fields(key, map, ctx).map(LineWire::Event)
