@@ -71,7 +71,7 @@ fn removal_frees_callbacks_and_postings() {
     }
     let full = engine.memory_usage();
     for id in ids {
-        engine.remove_job(id).unwrap();
+        engine.remove_job(id, &mut Vec::new()).unwrap();
     }
     let empty = engine.memory_usage();
     assert_eq!(engine.live_jobs(), 0);

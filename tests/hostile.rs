@@ -420,7 +420,7 @@ fn bad_globals_and_events_change_nothing() {
     engine.add_global(&CallbackSpec::qube("globaltime-5", "launch-missiles"), &mut out).expect_err("bad code");
     engine.process(&Event::job(EventName::Done, 1), &mut out).expect_err("done is derived");
     engine.advance_clock(0, &mut out).expect("the clock may stay");
-    engine.remove_job(77).expect_err("not live");
+    engine.remove_job(77, &mut Vec::new()).expect_err("not live");
     assert!(out.is_empty(), "{out:?}");
     assert_intact(engine, config);
 }

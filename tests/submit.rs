@@ -46,7 +46,7 @@ fn generated_labels_take_the_smallest_free_number_in_each_group() {
     // Group 1 keeps `qube0` and `qube2` live once job 2 (`qube1`) is removed.
     let first = engine.submit(&[JobSpec::default(), JobSpec::default(), JobSpec::default()], out).expect("valid");
     assert_eq!(first.ids, vec![1, 2, 3]);
-    engine.remove_job(2).expect("live");
+    engine.remove_job(2, &mut Vec::new()).expect("live");
     let joined = |label: Option<&str>| JobSpec { pgrp: Some(1), label: label.map(Into::into), ..JobSpec::default() };
     let jobs = [joined(None), joined(Some("qube4")), joined(None), joined(None), JobSpec::default()];
     let second = engine.submit(&jobs, out).expect("valid");

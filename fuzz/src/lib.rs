@@ -674,7 +674,7 @@ impl Rig {
             }
             Step::Remove(r) => {
                 let id = self.job_id(*r);
-                let _ = self.both("remove_job", |d, _| d.remove_job(id));
+                let _ = self.both("remove_job", |d, out| d.remove_job(id, out));
             }
         }
     }
@@ -707,7 +707,7 @@ trait Driver {
     fn add_global(&mut self, spec: &CallbackSpec, out: &mut Vec<Firing>) -> Result<(), Error>;
     fn add_universal(&mut self, spec: &CallbackSpec) -> Result<(), Error>;
     fn advance_clock(&mut self, to: u64, out: &mut Vec<Firing>) -> Result<(), Error>;
-    fn remove_job(&mut self, id: u64) -> Result<(), Error>;
+    fn remove_job(&mut self, id: u64, out: &mut Vec<Firing>) -> Result<(), Error>;
     fn register_event_name(&mut self, name: &str) -> Result<(), Error>;
 }
 
@@ -726,8 +726,8 @@ macro_rules! driver {
             fn advance_clock(&mut self, to: u64, out: &mut Vec<Firing>) -> Result<(), Error> {
                 <$ty>::advance_clock(self, to, out)
             }
-            fn remove_job(&mut self, id: u64) -> Result<(), Error> {
-                <$ty>::remove_job(self, id)
+            fn remove_job(&mut self, id: u64, out: &mut Vec<Firing>) -> Result<(), Error> {
+                <$ty>::remove_job(self, id, out)
             }
             fn register_event_name(&mut self, name: &str) -> Result<(), Error> {
                 <$ty>::register_event_name(self, name)

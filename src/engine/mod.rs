@@ -413,11 +413,25 @@ impl Engine {
         Ok(())
     }
 
-    /// Removes a live job: its callbacks and their memory go, its label is freed.
+    /// Removes a live job (spec §9): first its `removed` job event is delivered (so
+    /// `removed-job-self` and `removed-job-LABEL` fire, caused by [`Cause::Removed`]),
+    /// unless the host already reported that event while the job was live; then its
+    /// callbacks and their memory go and its label is freed.
     ///
     /// # Errors
-    /// A job that is not live.
-    pub fn remove_job(&mut self, id: u64) -> Result<(), Error> {
+    /// A job that is not live; nothing changes then.
+    pub fn remove_job(&mut self, id: u64, out: &mut Vec<Firing>) -> Result<(), Error> {
+        let Some(record) = self.reg.jobs.get(&id) else {
+            return Err(Error::new(ErrorKind::UnknownJob, format!("job {id} is not live")));
+        };
+        if !record.removed_reported {
+            let mut raw = std::mem::take(&mut self.scratch.raw);
+            raw.clear();
+            let delivered = self.dispatch(&Event::job(EventName::Removed, id), Cause::Removed(id), &mut raw);
+            self.publish(&raw, out);
+            self.scratch.raw = raw;
+            delivered?;
+        }
         let record = self.reg.remove(id)?;
         self.matcher.remove(&record);
         Ok(())

@@ -221,6 +221,8 @@ pub enum Cause {
     Event,
     /// The `submit` job event of this job, reported by its submission.
     Submitted(u64),
+    /// The `removed` job event of this job, delivered by its removal (spec §9).
+    Removed(u64),
     /// The clock reaching this time.
     Tick(u64),
     /// Its registration: a time already reached, or (with `retroactive`) a fact already

@@ -294,7 +294,16 @@ impl Registry {
                 add(planner, u.action, slots, shape, &mut index);
             }
         }
-        Ok(JobRecord { pgrp, label, agenda, subjobs: spec.subjobs, first_callback: first, callbacks: index })
+        let first_callback = first;
+        Ok(JobRecord {
+            pgrp,
+            label,
+            agenda,
+            subjobs: spec.subjobs,
+            first_callback,
+            callbacks: index,
+            removed_reported: false,
+        })
     }
 
     /// Ends planning: the first error by phase, or the plan with every label assigned.

@@ -24,6 +24,9 @@ pub(crate) struct JobRecord {
     pub subjobs: u64,
     pub first_callback: CallbackId,
     pub callbacks: u32,
+    /// Whether the host reported this job's `removed` event while it was live, so that
+    /// removing it does not deliver the event a second time (spec §9).
+    pub removed_reported: bool,
 }
 
 impl JobRecord {
@@ -352,7 +355,15 @@ impl Registry {
             (Some(t), true) => Some(self.symbols.intern(t)),
             (Some(t), false) => self.symbols.get(t),
         };
-        let label = self.jobs.get(&event.job).map(|r| (r.pgrp, r.label));
+        let label = match self.jobs.get_mut(&event.job) {
+            Some(record) => {
+                if event.extra == EventExtra::None && event.name == Name::Builtin(EventName::Removed) {
+                    record.removed_reported = true;
+                }
+                Some((record.pgrp, record.label))
+            }
+            None => None,
+        };
         let subjob = match event.extra {
             EventExtra::Subjob(i) => Some(i),
             _ => None,

@@ -168,7 +168,7 @@ impl Engine {
             }
             Command::Event(event) => self.process(event, &mut firings)?,
             Command::Time(to) => self.advance_clock(*to, &mut firings)?,
-            Command::Remove(job) => self.remove_job(*job)?,
+            Command::Remove(job) => self.remove_job(*job, &mut firings)?,
         }
         out.extend(firings.into_iter().map(Outcome::Fired));
         Ok(())

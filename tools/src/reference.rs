@@ -64,6 +64,8 @@ struct Job {
     subjobs: u64,
     /// Its callbacks' ids.
     callbacks: Vec<u32>,
+    /// The host reported its `removed` event while it was live.
+    removed_reported: bool,
 }
 
 /// Who owns a callback, for `self`, `parent` and labels.
@@ -206,6 +208,7 @@ impl Reference {
                 agenda: spec.agenda.clone(),
                 subjobs: spec.subjobs,
                 callbacks,
+                removed_reported: false,
             };
             jobs.push((ids[i], job));
         }
@@ -291,7 +294,14 @@ impl Reference {
     ///
     /// # Errors
     /// A job that is not live.
-    pub fn remove_job(&mut self, id: u64) -> Result<(), Error> {
+    pub fn remove_job(&mut self, id: u64, out: &mut Vec<Firing>) -> Result<(), Error> {
+        let Some(job) = self.jobs.get(&id) else {
+            return Err(Error::new(ErrorKind::UnknownJob, format!("job {id} is not live")));
+        };
+        // Removal is an event (spec §9), delivered once: not again if the host sent it.
+        if !job.removed_reported {
+            self.dispatch(&Event::job(EventName::Removed, id), Cause::Removed(id), out)?;
+        }
         let job =
             self.jobs.remove(&id).ok_or_else(|| Error::new(ErrorKind::UnknownJob, format!("job {id} is not live")))?;
         for cb in job.callbacks {
@@ -542,6 +552,11 @@ impl Reference {
                 }
             }
         }
+        if event.extra == EventExtra::None && event.name == Name::Builtin(EventName::Removed) {
+            if let Some(job) = self.jobs.get_mut(&event.job) {
+                job.removed_reported = true;
+            }
+        }
         for id in 0..self.callbacks.len() {
             let cb = &self.callbacks[id];
             if !cb.alive {
@@ -664,7 +679,7 @@ impl Apply for Reference {
             }
             Command::Event(event) => self.process(event, &mut firings)?,
             Command::Time(to) => self.advance_clock(*to, &mut firings)?,
-            Command::Remove(job) => self.remove_job(*job)?,
+            Command::Remove(job) => self.remove_job(*job, &mut firings)?,
             // `Command` grows with the engine; the oracle must learn each new command
             // before a test can compare it, so an unknown one stops the test loudly.
             other => unimplemented!("the reference semantics do not implement {other:?}"),

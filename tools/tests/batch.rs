@@ -135,7 +135,7 @@ fn one_at_a_time(s: &Scenario) -> Outcome {
     let mut out = Vec::new();
     for step in &s.steps {
         match step {
-            Step::Remove(id) => drop(engine.remove_job(*id)),
+            Step::Remove(id) => drop(engine.remove_job(*id, &mut Vec::new())),
             Step::Events(events) => {
                 for e in events {
                     out.clear();
@@ -159,7 +159,7 @@ fn batched(s: &Scenario, size: usize) -> Outcome {
     let mut out = Vec::new();
     for step in &s.steps {
         match step {
-            Step::Remove(id) => drop(engine.remove_job(*id)),
+            Step::Remove(id) => drop(engine.remove_job(*id, &mut Vec::new())),
             Step::Events(events) => {
                 for chunk in events.chunks(size) {
                     out.clear();
@@ -386,7 +386,7 @@ fn removals_and_sweeps_match_the_reference() {
     let (mut fired, mut at, mut out) = (Vec::new(), 0, Vec::new());
     for step in &s.steps {
         match step {
-            Step::Remove(id) => drop(reference.remove_job(*id)),
+            Step::Remove(id) => drop(reference.remove_job(*id, &mut Vec::new())),
             Step::Events(events) => {
                 for e in events {
                     out.clear();

@@ -158,6 +158,7 @@ fn write_cause(out: &mut Vec<u8>, cause: Cause, event: Option<&Event>) {
     match (cause, event) {
         (Cause::Event, Some(e)) => write_event(out, e),
         (Cause::Submitted(job), _) => write_event(out, &Event::job(EventName::Submit, job)),
+        (Cause::Removed(job), _) => write_event(out, &Event::job(EventName::Removed, job)),
         (Cause::Tick(t), _) => {
             out.extend_from_slice(b"{\"time\":");
             write_u64(out, t);
