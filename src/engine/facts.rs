@@ -31,6 +31,7 @@ impl Facts {
                 Some(id) => id,
                 None => return false,
             },
+            Ctx::Nobody => return false,
         };
         ResolvedEvent::names_answering(term.name).any(|n| self.set.contains(&(job, n, term.ty, term.extra)))
     }

@@ -78,6 +78,7 @@ fn kind_of(name: NameKey, ty: EventType, ctx: Ctx) -> Option<(usize, usize)> {
     let by_ctx = match ctx {
         Ctx::Job(_) => 0,
         Ctx::Label(..) => 1,
+        Ctx::Nobody => return None,
     };
     Some((name as usize * 4 + ty as usize, by_ctx))
 }

@@ -24,7 +24,7 @@ use crate::error::{Error, ErrorKind};
 use crate::front::ids::{ActionId, CallbackId, Symbol};
 use crate::front::model::{JobSpec, Language};
 use crate::front::registry::{dependency_callbacks, id_space, level_of, Agenda, JobRecord, Registry};
-use crate::front::resolve::{resolve, Owner, Resolved, Shape, Slot};
+use crate::front::resolve::{names_parent, resolve, Owner, Resolved, Shape, Slot};
 
 /// The checks of a submission, in the order their errors take precedence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -289,6 +289,9 @@ impl Registry {
             })?;
         }
         for u in &self.universal {
+            if owner.pid.is_none() && names_parent(&u.expr) {
+                continue;
+            }
             if let Ok((slots, shape)) = resolve(&u.expr, Some(owner), &u.source, &mut self.symbols) {
                 next_id(planner)?;
                 add(planner, u.action, slots, shape, &mut index);

@@ -21,6 +21,9 @@ pub(crate) enum Ctx {
     Job(u64),
     /// Whichever job holds this label in this process group when the event arrives.
     Label(u64, Symbol),
+    /// No job: `parent` on a job without one (spec §9). No event names it, so an atom
+    /// about it is never met.
+    Nobody,
 }
 
 /// The extra of a term. Subjob ids are interned as their decimal text.
@@ -158,7 +161,7 @@ impl Resolver<'_> {
             (Context::Id(id), _) => Ok(Ctx::Job(*id)),
             (Context::SelfJob, Some(o)) => Ok(Ctx::Job(o.id)),
             (Context::Parent, Some(Owner { pid: Some(pid), .. })) => Ok(Ctx::Job(pid)),
-            (Context::Parent, Some(_)) => Err(bad("`parent` names no job: the owner has no pid")),
+            (Context::Parent, Some(_)) => Ok(Ctx::Nobody),
             // Labels compare ignoring ASCII case: the key is lowercase, as at submit.
             (Context::Label(label), Some(o)) => Ok(Ctx::Label(o.pgrp, self.symbols.intern_lowercase(label))),
             (_, None) => Err(bad("a global callback has no owner, so it cannot use self, parent or labels")),
@@ -214,5 +217,18 @@ fn push_unique(out: &mut Vec<Shape>, xs: Vec<Shape>) {
         if !out.contains(&x) {
             out.push(x);
         }
+    }
+}
+
+/// Whether a trigger names `parent` anywhere: a universal callback that does is not
+/// attached to a job without a parent.
+pub(crate) fn names_parent(expr: &Expr) -> bool {
+    match expr {
+        Expr::Atom(atom) => matches!(
+            &atom.kind,
+            AtomKind::Event { context: Context::Parent, .. }
+                | AtomKind::Clock { owner: Some((_, Context::Parent)), .. }
+        ),
+        Expr::And(xs) | Expr::Or(xs) => xs.iter().any(names_parent),
     }
 }

@@ -95,7 +95,6 @@ struct Callback {
 #[derive(Clone, Debug)]
 struct Universal {
     expr: Expr,
-    source: String,
     action: Arc<Action>,
 }
 
@@ -160,8 +159,8 @@ impl Reference {
     /// A bad code or trigger.
     pub fn add_universal(&mut self, spec: &CallbackSpec) -> Result<(), Error> {
         let action = check_action(spec)?;
-        let (expr, source) = self.parse_triggers(&spec.triggers)?;
-        self.universal.push(Universal { expr, source, action });
+        let (expr, _) = self.parse_triggers(&spec.triggers)?;
+        self.universal.push(Universal { expr, action });
         Ok(())
     }
 
@@ -433,7 +432,8 @@ impl Reference {
             }
         }
         for u in &self.universal {
-            if check_contexts(&u.expr, Some(owner), &u.source).is_ok() {
+            // A universal callback naming `parent` is skipped for a job without one.
+            if owner.pid.is_some() || !mentions_parent(&u.expr) {
                 if full(pending) {
                     return Err(id_space());
                 }
@@ -720,14 +720,23 @@ fn check_contexts(expr: &Expr, owner: Option<Owner>, source: &str) -> Result<(),
             let bad = |m: &str| Err(Error::new(ErrorKind::BadContext, m).in_field("triggers").at(*span, source));
             match (context, owner) {
                 (None | Some(Context::Id(_)), _) => Ok(()),
-                (Some(Context::Parent), Some(Owner { pid: None, .. })) => {
-                    bad("`parent` names no job: the owner has no pid")
-                }
+                // `parent` on a job without one is accepted and never met (spec §9).
                 (Some(_), Some(_)) => Ok(()),
                 (Some(_), None) => bad("a global callback has no owner, so it cannot use self, parent or labels"),
             }
         }
         Expr::And(xs) | Expr::Or(xs) => xs.iter().try_for_each(|x| check_contexts(x, owner, source)),
+    }
+}
+
+/// Whether a trigger names `parent` anywhere.
+fn mentions_parent(expr: &Expr) -> bool {
+    match expr {
+        Expr::Atom(Atom { kind: AtomKind::Event { context, .. }, .. }) => *context == Context::Parent,
+        Expr::Atom(Atom { kind: AtomKind::Clock { owner, .. }, .. }) => {
+            owner.as_ref().is_some_and(|(_, context)| *context == Context::Parent)
+        }
+        Expr::And(xs) | Expr::Or(xs) => xs.iter().any(mentions_parent),
     }
 }
 
