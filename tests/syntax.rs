@@ -195,3 +195,39 @@ fn custom_names_parse_when_registered() {
     let expr = parse("APPROVED-job-self", &ParseLimits::default(), &custom).expect("registered name parses");
     assert_eq!(expr.to_string(), "approved-job-self");
 }
+
+/// Work names that real agendas have (parentheses, the words `and`/`or`, quotes) are
+/// written in quotes; the canonical printer quotes exactly when it must, and what it
+/// prints parses back to the same tree.
+#[test]
+fn quoted_work_names_parse_and_print_back() {
+    let limits = ParseLimits::default();
+    let custom = CustomNames::default();
+    for (text, name, canonical) in [
+        (
+            r#"complete-work-self-"Output: final (v2).mov""#,
+            "Output: final (v2).mov",
+            r#"complete-work-self-"Output: final (v2).mov""#,
+        ),
+        (r#"complete-work-ribgen-"black and white""#, "black and white", r#"complete-work-ribgen-"black and white""#),
+        (r#"done-work-self-"say \"hi\" \\ bye""#, r#"say "hi" \ bye"#, r#"done-work-self-"say \"hi\" \\ bye""#),
+        (r#"complete-work-self-"*""#, "*", r#"complete-work-self-"*""#),
+        (r#"complete-work-self-"plain""#, "plain", "complete-work-self-plain"),
+    ] {
+        let expr = parse(text, &limits, &custom).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let Expr::Atom(atom) = &expr else { panic!("one atom") };
+        let trigwire::syntax::AtomKind::Event { extra: trigwire::syntax::Extra::Name(n), .. } = &atom.kind else {
+            panic!("a named extra in {text}")
+        };
+        assert_eq!(&**n, name, "{text}");
+        assert_eq!(expr.to_string(), canonical, "{text}");
+        let again = parse(&expr.to_string(), &limits, &custom).expect("the canonical form parses");
+        assert_eq!(again.to_string(), canonical);
+    }
+    let both = parse(r#"complete-work-a-"x (1)" && complete-work-b-"y or z""#, &limits, &custom).expect("two atoms");
+    assert!(matches!(both, Expr::And(ref xs) if xs.len() == 2), "{both:?}");
+    for bad in [r#"complete-work-self-"open"#, r#"complete-work-self-"""#, r#"complete-work-self-"a\nb""#] {
+        let e = parse(bad, &limits, &custom).expect_err(bad);
+        assert_eq!(e.kind(), &trigwire::syntax::ParseErrorKind::BadQuote, "{bad}: {e}");
+    }
+}

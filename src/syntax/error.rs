@@ -51,6 +51,9 @@ pub enum ParseErrorKind {
     },
     /// A control character (NUL and friends) outside white space.
     ControlCharacter,
+    /// A quoted name that is not closed, is empty, or has an escape other than `\"`
+    /// and `\\`.
+    BadQuote,
 }
 
 /// A trigger that did not parse, with the offending bytes.
@@ -108,13 +111,18 @@ impl fmt::Display for ParseErrorKind {
             UnknownType(t) => write!(f, "unknown type `{t}`; expected one of job, work, subjob, host, time, repeat"),
             BadContext(c) => write!(f, "bad context `{c}`; expected self, parent, a job id or a label"),
             MissingExtra => write!(f, "missing extra; this type needs `-EXTRA` (a name, id, time or `*`)"),
-            ForbiddenExtra => write!(f, "job atoms take no extra; expected NAME-job-CONTEXT"),
+            ForbiddenExtra => write!(f, "job atoms take no extra; expected NAME-job-CONTEXT or NAME-job-CONTEXT-*"),
             BadNumber(n) => write!(f, "bad number `{n}`; expected decimal digits that fit in u64"),
             ZeroInterval => write!(f, "repeat interval must be greater than zero"),
             NestTooDeep { limit } => write!(f, "parentheses nested deeper than the limit of {limit}"),
             TooManyAtoms { limit } => write!(f, "more atoms than the limit of {limit}"),
             TooLong { limit } => write!(f, "trigger longer than the limit of {limit} bytes"),
             ControlCharacter => write!(f, "control character in trigger; expected printable text"),
+            BadQuote => write!(
+                f,
+                "bad quoted name; expected \"NAME\" with \\\" for a quote and \\\\ for a backslash, \
+                 closed and not empty"
+            ),
         }
     }
 }

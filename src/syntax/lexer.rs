@@ -45,9 +45,13 @@ enum Raw {
     OrOr,
     #[regex(r"[\s]+")]
     Space,
-    // A lone `&` or `|` is an ordinary character of a word.
-    #[regex(r"[^()&|\s\x00-\x08\x0e-\x1f\x7f]+|&|\|")]
+    // A lone `&`, `|` or `"` is an ordinary character of a word.
+    #[regex(r#"[^()&|"\s\x00-\x08\x0e-\x1f\x7f]+|&|\||""#)]
     Piece,
+    // A quoted name, part of a word: operators, parentheses and spaces inside it are
+    // text (`complete-work-self-"black and white"`). Only `\"` and `\\` escape.
+    #[regex(r#""([^"\\\x00-\x08\x0e-\x1f\x7f]|\\["\\])*""#)]
+    Quoted,
 }
 
 /// Splits `source` into tokens, stopping at the first character no token allows.
@@ -64,12 +68,16 @@ pub(crate) fn lex_each(source: &str, mut out: impl FnMut(Token)) -> Result<(), P
     for (raw, range) in Raw::lexer(source).spanned() {
         let span = Span::from(range);
         match raw {
-            Ok(Raw::Piece) => words.piece(span),
+            Ok(Raw::Piece | Raw::Quoted) => words.piece(span),
             Ok(Raw::Space) => words.space(source, &mut out),
             Ok(op) => {
                 words.finish(source, &mut out);
                 out(Token { kind: operator_kind(op), span });
             }
+            // A quote that is never closed is not a quoted name: logos gives up on the
+            // whole attempt, and its text is an ordinary piece of a word (the atom's
+            // parser then says what is wrong with it).
+            Err(()) if unclosed_quote(&source[span.range()]) => words.piece(span),
             Err(()) => {
                 return Err(ParseError::new(ParseErrorKind::ControlCharacter, span, source));
             }
@@ -77,6 +85,11 @@ pub(crate) fn lex_each(source: &str, mut out: impl FnMut(Token)) -> Result<(), P
     }
     words.finish(source, &mut out);
     Ok(())
+}
+
+/// Whether `text` is an unclosed quote and what follows it, with no control character.
+fn unclosed_quote(text: &str) -> bool {
+    text.starts_with('"') && !text.chars().any(|c| c.is_control() && !c.is_whitespace())
 }
 
 fn operator_kind(raw: Raw) -> TokenKind {

@@ -316,6 +316,9 @@ impl<'a> AtomParser<'a> {
                 match (ty, part.text) {
                     (_, "*") => Ok(Extra::Any),
                     (EventType::Subjob, _) => Ok(Extra::Subjob(self.number(part)?)),
+                    (_, text) if text.starts_with('"') => unquote(text)
+                        .map(|n| Extra::Name(n.into()))
+                        .ok_or_else(|| self.error(Kind::BadQuote, part.span)),
                     (_, text) => Ok(Extra::Name(text.into())),
                 }
             }
@@ -351,6 +354,25 @@ impl<'a> AtomParser<'a> {
     fn error(&self, kind: Kind, span: Span) -> ParseError {
         ParseError::new(kind, span, self.source)
     }
+}
+
+/// The name a quoted extra spells: `"..."` with `\"` and `\\` as the only escapes,
+/// closed, not empty. `None` for anything else.
+fn unquote(text: &str) -> Option<String> {
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    let mut name = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next()? {
+                e @ ('"' | '\\') => name.push(e),
+                _ => return None,
+            },
+            '"' => return None,
+            c => name.push(c),
+        }
+    }
+    (!name.is_empty()).then_some(name)
 }
 
 /// ASCII decimal digits that fit in a `u64` (spec §8 "Numbers").

@@ -56,6 +56,7 @@ impl fmt::Display for AtomKind {
                 match extra {
                     Extra::None => Ok(()),
                     Extra::Any => f.write_str("-*"),
+                    Extra::Name(n) if needs_quotes(n) => write_quoted(f, n),
                     Extra::Name(n) => write!(f, "-{n}"),
                     Extra::Subjob(i) => write!(f, "-{i}"),
                 }
@@ -83,4 +84,28 @@ impl fmt::Display for Context {
             Context::Label(l) => f.write_str(l),
         }
     }
+}
+
+/// Whether a work or host name must be quoted to parse back as itself: it holds an
+/// operator or a parenthesis, a quote, a word `and`/`or`, space at either end, or is
+/// `*` (which unquoted means any).
+fn needs_quotes(name: &str) -> bool {
+    name == "*"
+        || name.contains(['(', ')', '"'])
+        || name.contains("&&")
+        || name.contains("||")
+        || name.trim() != name
+        || name.split_whitespace().any(|w| w.eq_ignore_ascii_case("and") || w.eq_ignore_ascii_case("or"))
+}
+
+/// `-"NAME"`, with `"` and `\` escaped.
+fn write_quoted(f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
+    f.write_str("-\"")?;
+    for c in name.chars() {
+        if c == '"' || c == '\\' {
+            f.write_str("\\")?;
+        }
+        write!(f, "{c}")?;
+    }
+    f.write_str("\"")
 }
