@@ -272,14 +272,16 @@ pub struct JobIn {
     pub callbacks: Vec<CallbackIn>,
 }
 
-/// A label; `Bad` is not a valid label and rejects the submission.
+/// A label. `Shouted` is `ribgen` in capitals: labels compare ignoring case, so it
+/// collides with `Ribgen` in a group and answers triggers that name `ribgen`; in a
+/// trigger context it names the same job.
 #[derive(Arbitrary, Debug, Clone, Copy)]
 #[allow(missing_docs)]
 pub enum LabelIn {
     Ribgen,
     Render,
     Comp,
-    Bad,
+    Shouted,
 }
 
 impl LabelIn {
@@ -288,7 +290,7 @@ impl LabelIn {
             LabelIn::Ribgen => "ribgen",
             LabelIn::Render => "render",
             LabelIn::Comp => "comp",
-            LabelIn::Bad => "bad-label",
+            LabelIn::Shouted => "RIBGEN",
         }
     }
 }

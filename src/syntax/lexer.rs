@@ -45,13 +45,13 @@ enum Raw {
     OrOr,
     #[regex(r"[\s]+")]
     Space,
-    // A lone `&`, `|` or `"` is an ordinary character of a word.
-    #[regex(r#"[^()&|"\s\x00-\x08\x0e-\x1f\x7f]+|&|\||""#)]
+    // A lone `&` or `|` is an ordinary character of a word.
+    #[regex(r#"[^()&|"\s\x00-\x08\x0e-\x1f\x7f]+|&|\|"#)]
     Piece,
-    // A quoted name, part of a word: operators, parentheses and spaces inside it are
-    // text (`complete-work-self-"black and white"`). Only `\"` and `\\` escape.
-    #[regex(r#""([^"\\\x00-\x08\x0e-\x1f\x7f]|\\["\\])*""#)]
-    Quoted,
+    // A quote: with the rest of a quoted name when one is closed (see `quoted_len`),
+    // else an ordinary character of a word.
+    #[token("\"")]
+    Quote,
 }
 
 /// Splits `source` into tokens, stopping at the first character no token allows.
@@ -65,19 +65,23 @@ pub fn lex(source: &str, out: &mut Vec<Token>) -> Result<(), ParseError> {
 /// [`lex`], handing each token to `out`.
 pub(crate) fn lex_each(source: &str, mut out: impl FnMut(Token)) -> Result<(), ParseError> {
     let mut words = WordMerger::default();
-    for (raw, range) in Raw::lexer(source).spanned() {
-        let span = Span::from(range);
+    let mut lexer = Raw::lexer(source);
+    while let Some(raw) = lexer.next() {
+        let span = Span::from(lexer.span());
         match raw {
-            Ok(Raw::Piece | Raw::Quoted) => words.piece(span),
+            Ok(Raw::Piece) => words.piece(span),
+            Ok(Raw::Quote) => {
+                // A closed quoted name is one piece of a word: operators, parentheses
+                // and spaces inside it are text (`complete-work-self-"black and white"`).
+                let rest = quoted_len(&source[span.end..]).unwrap_or(0);
+                lexer.bump(rest);
+                words.piece(Span::new(span.start, span.end + rest));
+            }
             Ok(Raw::Space) => words.space(source, &mut out),
             Ok(op) => {
                 words.finish(source, &mut out);
                 out(Token { kind: operator_kind(op), span });
             }
-            // A quote that is never closed is not a quoted name: logos gives up on the
-            // whole attempt, and its text is an ordinary piece of a word (the atom's
-            // parser then says what is wrong with it).
-            Err(()) if unclosed_quote(&source[span.range()]) => words.piece(span),
             Err(()) => {
                 return Err(ParseError::new(ParseErrorKind::ControlCharacter, span, source));
             }
@@ -87,9 +91,23 @@ pub(crate) fn lex_each(source: &str, mut out: impl FnMut(Token)) -> Result<(), P
     Ok(())
 }
 
-/// Whether `text` is an unclosed quote and what follows it, with no control character.
-fn unclosed_quote(text: &str) -> bool {
-    text.starts_with('"') && !text.chars().any(|c| c.is_control() && !c.is_whitespace())
+/// After an opening quote: the length of the quoted name's rest, closing quote included,
+/// where `\"` and `\\` are its only escapes and no control character other than white
+/// space occurs; `None` if the quote is not closed so.
+fn quoted_len(rest: &str) -> Option<usize> {
+    let mut chars = rest.char_indices();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '"' => return Some(at + 1),
+            '\\' => match chars.next() {
+                Some((_, '"' | '\\')) => {}
+                _ => return None,
+            },
+            c if c.is_control() && !c.is_whitespace() => return None,
+            _ => {}
+        }
+    }
+    None
 }
 
 fn operator_kind(raw: Raw) -> TokenKind {
