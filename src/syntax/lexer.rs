@@ -48,8 +48,8 @@ enum Raw {
     // A lone `&` or `|` is an ordinary character of a word.
     #[regex(r#"[^()&|"\s\x00-\x08\x0e-\x1f\x7f]+|&|\|"#)]
     Piece,
-    // A quote: with the rest of a quoted name when one is closed (see `quoted_len`),
-    // else an ordinary character of a word.
+    // A quote: after a `-`, with the rest of a quoted name when one is closed (see
+    // `quoted_len`); else an ordinary character of a word.
     #[token("\"")]
     Quote,
 }
@@ -71,9 +71,13 @@ pub(crate) fn lex_each(source: &str, mut out: impl FnMut(Token)) -> Result<(), P
         match raw {
             Ok(Raw::Piece) => words.piece(span),
             Ok(Raw::Quote) => {
-                // A closed quoted name is one piece of a word: operators, parentheses
-                // and spaces inside it are text (`complete-work-self-"black and white"`).
-                let rest = quoted_len(&source[span.end..]).unwrap_or(0);
+                // A closed quoted name right after a `-` is one piece of a word:
+                // operators, parentheses and spaces inside it are text
+                // (`complete-work-self-"black and white"`). Anywhere else a quote is an
+                // ordinary character, so that one inside a word never swallows the
+                // operators up to a later quote.
+                let opens = source[..span.start].ends_with('-');
+                let rest = if opens { quoted_len(&source[span.end..]).unwrap_or(0) } else { 0 };
                 lexer.bump(rest);
                 words.piece(Span::new(span.start, span.end + rest));
             }
