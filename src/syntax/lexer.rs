@@ -96,8 +96,8 @@ pub(crate) fn lex_each(source: &str, mut out: impl FnMut(Token)) -> Result<(), P
 }
 
 /// After an opening quote: the length of the quoted name's rest, closing quote included,
-/// where `\"` and `\\` are its only escapes and no control character other than white
-/// space occurs; `None` if the quote is not closed so.
+/// where `\"` and `\\` are its only escapes and no character that no token allows
+/// occurs; `None` if the quote is not closed so.
 fn quoted_len(rest: &str) -> Option<usize> {
     let mut chars = rest.char_indices();
     while let Some((at, c)) = chars.next() {
@@ -107,7 +107,8 @@ fn quoted_len(rest: &str) -> Option<usize> {
                 Some((_, '"' | '\\')) => {}
                 _ => return None,
             },
-            c if c.is_control() && !c.is_whitespace() => return None,
+            // The characters no token allows (see `Raw::Piece`), and only those.
+            '\x00'..='\x08' | '\x0e'..='\x1f' | '\x7f' => return None,
             _ => {}
         }
     }
