@@ -48,8 +48,8 @@ enum Raw {
     // A lone `&` or `|` is an ordinary character of a word.
     #[regex(r#"[^()&|"\s\x00-\x08\x0e-\x1f\x7f]+|&|\|"#)]
     Piece,
-    // A quote: after a `-`, with the rest of a quoted name when one is closed (see
-    // `quoted_len`); else an ordinary character of a word.
+    // A quote: right after an atom's third `-`, with the rest of a quoted name when one
+    // is closed (see `quoted_len`); else an ordinary character of a word.
     #[token("\"")]
     Quote,
 }
@@ -71,12 +71,13 @@ pub(crate) fn lex_each(source: &str, mut out: impl FnMut(Token)) -> Result<(), P
         match raw {
             Ok(Raw::Piece) => words.piece(span),
             Ok(Raw::Quote) => {
-                // A closed quoted name right after a `-` is one piece of a word:
-                // operators, parentheses and spaces inside it are text
-                // (`complete-work-self-"black and white"`). Anywhere else a quote is an
-                // ordinary character, so that one inside a word never swallows the
-                // operators up to a later quote.
-                let opens = source[..span.start].ends_with('-');
+                // A closed quoted name right after an atom's third `-` (where its extra
+                // starts) is one piece of a word: operators, parentheses and spaces
+                // inside it are text (`complete-work-self-"black and white"`). Anywhere
+                // else a quote is an ordinary character, so that one inside a word never
+                // swallows the operators up to a later quote.
+                let atom = &source[words.atom_start().unwrap_or(span.start)..span.start];
+                let opens = atom.ends_with('-') && atom.matches('-').count() == 3;
                 let rest = if opens { quoted_len(&source[span.end..]).unwrap_or(0) } else { 0 };
                 lexer.bump(rest);
                 words.piece(Span::new(span.start, span.end + rest));
@@ -134,6 +135,11 @@ struct WordMerger {
 }
 
 impl WordMerger {
+    /// Where the atom being built starts, if one is.
+    fn atom_start(&self) -> Option<usize> {
+        self.atom.or(self.word).map(|s| s.start)
+    }
+
     fn piece(&mut self, span: Span) {
         self.word = Some(match self.word {
             Some(w) => Span::new(w.start, span.end),
