@@ -302,7 +302,8 @@ impl Registry {
             pgrp,
             label,
             agenda,
-            subjobs: spec.subjobs,
+            // A job has at least one instance, subjob 0, as in Qube (spec §9).
+            subjobs: spec.subjobs.max(1),
             first_callback,
             callbacks: index,
             removed_reported: false,

@@ -437,7 +437,8 @@ pub(super) fn dependency_callbacks(
         }
     }
     if of(LinkKind::Subjob).next().is_some() {
-        for i in 0..spec.subjobs {
+        // One callback per instance; a job has at least one (spec §9).
+        for i in 0..spec.subjobs.max(1) {
             let atoms = of(LinkKind::Subjob).map(|l| link_atom(l, EventType::Subjob, Extra::Subjob(i)));
             each(and(atoms.collect()), "unblock-subjob-self")?;
         }

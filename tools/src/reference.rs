@@ -205,7 +205,8 @@ impl Reference {
                 pgrp: pgrps[i],
                 label: labels[i].clone(),
                 agenda: spec.agenda.clone(),
-                subjobs: spec.subjobs,
+                // At least one instance, subjob 0 (spec §9).
+                subjobs: spec.subjobs.max(1),
                 callbacks,
                 removed_reported: false,
             };
@@ -781,7 +782,7 @@ fn dependency(dep: &str, spec: &JobSpec, limit: u32) -> Result<Vec<(&'static str
             None => break,
         }
     }
-    for i in 0..spec.subjobs {
+    for i in 0..spec.subjobs.max(1) {
         match atoms(LinkKind::Subjob, trigwire::EventType::Subjob, Extra::Subjob(i)) {
             Some(expr) => out.push(("unblock-subjob-self", expr)),
             None => break,
