@@ -225,12 +225,7 @@ impl Engine {
         feed: impl FnOnce(&mut dyn FnMut(&JobSpec)) -> Result<(), Error>,
         out: &mut Vec<Firing>,
     ) -> Result<Submission, Error> {
-        let mut raw = std::mem::take(&mut self.scratch.raw);
-        raw.clear();
-        let result = self.submit_raw(feed, &mut raw);
-        self.publish(&raw, out);
-        self.scratch.raw = raw;
-        result
+        self.publishing(out, |engine, raw| engine.submit_raw(feed, raw))
     }
 
     fn submit_raw(
@@ -259,17 +254,10 @@ impl Engine {
     /// A bad trigger, code or context; nothing is registered then.
     pub fn add_global(&mut self, spec: &CallbackSpec, out: &mut Vec<Firing>) -> Result<(CallbackId, u32), Error> {
         let resolved = self.reg.global(spec)?;
-        let mut raw = std::mem::take(&mut self.scratch.raw);
-        raw.clear();
-        self.matcher.register(
-            &self.reg,
-            std::iter::once(resolved.as_ref()),
-            self.facts.as_ref(),
-            &mut self.scratch,
-            &mut raw,
-        );
-        self.publish(&raw, out);
-        self.scratch.raw = raw;
+        self.publishing(out, |engine, raw| {
+            let callback = std::iter::once(resolved.as_ref());
+            engine.matcher.register(&engine.reg, callback, engine.facts.as_ref(), &mut engine.scratch, raw);
+        });
         Ok((resolved.id, resolved.index))
     }
 
@@ -293,12 +281,7 @@ impl Engine {
     /// At most eight index lookups, then one step per posting found. No allocation
     /// beyond growing `out`.
     pub fn process(&mut self, event: &Event, out: &mut Vec<Firing>) -> Result<(), Error> {
-        let mut raw = std::mem::take(&mut self.scratch.raw);
-        raw.clear();
-        let result = self.dispatch(event, Cause::Event, &mut raw);
-        self.publish(&raw, out);
-        self.scratch.raw = raw;
-        result
+        self.publishing(out, |engine, raw| engine.dispatch(event, Cause::Event, raw))
     }
 
     /// Processes a batch of events. The firings are exactly those of calling
@@ -382,12 +365,7 @@ impl Engine {
     /// # Performance
     /// Proportional to the ticks due, not to the number of clock triggers.
     pub fn advance_clock(&mut self, to: u64, out: &mut Vec<Firing>) -> Result<(), Error> {
-        let mut raw = std::mem::take(&mut self.scratch.raw);
-        raw.clear();
-        let result = self.advance_raw(to, &mut raw);
-        self.publish(&raw, out);
-        self.scratch.raw = raw;
-        result
+        self.publishing(out, |engine, raw| engine.advance_raw(to, raw))
     }
 
     fn advance_raw(&mut self, to: u64, out: &mut Vec<RawFiring>) -> Result<(), Error> {
@@ -421,20 +399,25 @@ impl Engine {
     /// # Errors
     /// A job that is not live; nothing changes then.
     pub fn remove_job(&mut self, id: u64, out: &mut Vec<Firing>) -> Result<(), Error> {
-        let Some(record) = self.reg.jobs.get(&id) else {
-            return Err(Error::new(ErrorKind::UnknownJob, format!("job {id} is not live")));
-        };
-        if !record.removed_reported {
-            let mut raw = std::mem::take(&mut self.scratch.raw);
-            raw.clear();
-            let delivered = self.dispatch(&Event::job(EventName::Removed, id), Cause::Removed(id), &mut raw);
-            self.publish(&raw, out);
-            self.scratch.raw = raw;
-            delivered?;
+        if !self.reg.live_job(id)?.removed_reported {
+            let removed = Event::job(EventName::Removed, id);
+            self.publishing(out, |engine, raw| engine.dispatch(&removed, Cause::Removed(id), raw))?;
         }
         let record = self.reg.remove(id)?;
         self.matcher.remove(&record);
         Ok(())
+    }
+
+    /// Runs `run` with the scratch buffer of matcher firings, emptied, then appends what
+    /// it fired to `out`, published: the one way a public method turns the matchers'
+    /// firings into [`Firing`]s.
+    fn publishing<R>(&mut self, out: &mut Vec<Firing>, run: impl FnOnce(&mut Engine, &mut Vec<RawFiring>) -> R) -> R {
+        let mut raw = std::mem::take(&mut self.scratch.raw);
+        raw.clear();
+        let result = run(self, &mut raw);
+        self.publish(&raw, out);
+        self.scratch.raw = raw;
+        result
     }
 
     /// Appends the published form of `raw` to `out`.

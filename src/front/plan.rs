@@ -271,7 +271,7 @@ impl Registry {
         }
         let owner = Owner { id, pgrp, pid: spec.pid.filter(|&p| p != 0) };
         let agenda = Agenda::new(spec.agenda.iter().map(|w| self.symbols.intern(w)).collect());
-        let first = CallbackId::from_u32(planner.next_callback);
+        let first_callback = CallbackId::from_u32(planner.next_callback);
         let mut index = 0u32;
         for (c, cb) in spec.callbacks.iter().enumerate() {
             let r = self.callback(cb, Some(owner), next_id(planner)?, index).map_err(|e| e.in_callback(c))?;
@@ -297,7 +297,6 @@ impl Registry {
                 add(planner, u.action, slots, shape, &mut index);
             }
         }
-        let first_callback = first;
         Ok(JobRecord {
             pgrp,
             label,

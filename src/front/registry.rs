@@ -312,10 +312,17 @@ impl Registry {
         Ok(resolved)
     }
 
+    /// The record of a live job.
+    ///
+    /// # Errors
+    /// A job that is not live.
+    pub fn live_job(&self, id: u64) -> Result<&JobRecord, Error> {
+        self.jobs.get(&id).ok_or_else(|| not_live(id))
+    }
+
     /// Removes a live job: frees its label and group membership.
     pub fn remove(&mut self, id: u64) -> Result<JobRecord, Error> {
-        let record =
-            self.jobs.remove(&id).ok_or_else(|| Error::new(ErrorKind::UnknownJob, format!("job {id} is not live")))?;
+        let record = self.jobs.remove(&id).ok_or_else(|| not_live(id))?;
         if let Some(group) = self.groups.get_mut(&record.pgrp) {
             group.remove(&record.label);
             if group.is_empty() {
@@ -444,6 +451,10 @@ pub(super) fn dependency_callbacks(
         }
     }
     Ok(())
+}
+
+fn not_live(id: u64) -> Error {
+    Error::new(ErrorKind::UnknownJob, format!("job {id} is not live"))
 }
 
 pub(super) fn level_of(code: &str) -> CodeLevel {

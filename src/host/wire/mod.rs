@@ -189,13 +189,7 @@ impl<A: Apply> Replay<A> {
         let mut outcomes = std::mem::take(&mut self.outcomes);
         outcomes.clear();
         let result = self.engine.submit_each(&mut |take| decode::decode_submission(text, take), &mut outcomes);
-        for outcome in &outcomes {
-            match outcome {
-                Outcome::Submitted(s) => write_submitted(&mut out.bytes, line, s),
-                Outcome::Fired(f) => write_fired(&mut out.bytes, line, f, None),
-                _ => {}
-            }
-        }
+        write_outcomes(&mut out.bytes, line, &outcomes, None);
         self.outcomes = outcomes;
         if let Err(e) = result {
             self.reject(line, &e, out);
@@ -206,13 +200,7 @@ impl<A: Apply> Replay<A> {
         let mut outcomes = std::mem::take(&mut self.outcomes);
         outcomes.clear();
         let result = self.engine.apply(command, &mut outcomes);
-        for outcome in &outcomes {
-            match outcome {
-                Outcome::Submitted(s) => write_submitted(out, line, s),
-                Outcome::Fired(f) => write_fired(out, line, f, event_of(command)),
-                _ => {}
-            }
-        }
+        write_outcomes(out, line, &outcomes, event_of(command));
         self.outcomes = outcomes;
         result
     }
@@ -221,6 +209,18 @@ impl<A: Apply> Replay<A> {
         self.rejected += 1;
         write_error(&mut out.bytes, line, e);
         out.errors.push(format!("line {line}: {e}"));
+    }
+}
+
+/// Writes the lines of one command's outcomes; `event` is the command's own event, which
+/// its firings name as their cause. A rejection is written by `Replay::reject`.
+fn write_outcomes(out: &mut Vec<u8>, line: usize, outcomes: &[Outcome], event: Option<&Event>) {
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Submitted(s) => write_submitted(out, line, s),
+            Outcome::Fired(f) => write_fired(out, line, f, event),
+            _ => {}
+        }
     }
 }
 
