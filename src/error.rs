@@ -37,6 +37,8 @@ pub enum ErrorKind {
     },
     /// Removing a job that is not live.
     UnknownJob,
+    /// A callback id that names no live callback (never registered, or removed).
+    UnknownCallback,
     /// More than 2^32 callbacks registered over the engine's life.
     IdSpaceExhausted,
     /// A line of the wire format (`trigwire run`) that does not decode into a command.

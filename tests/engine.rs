@@ -95,12 +95,21 @@ fn memory_usage_reports_every_part() {
         ("jobs", m.jobs),
         ("symbols", m.symbols),
         ("facts", m.facts),
+        ("actions", m.actions),
     ] {
         assert!(bytes > 0, "{part} reports no memory");
     }
     assert_eq!(
         m.total(),
-        m.callbacks + m.templates + m.index_heads + m.index_tables + m.timers + m.jobs + m.symbols + m.facts
+        m.callbacks
+            + m.templates
+            + m.index_heads
+            + m.index_tables
+            + m.timers
+            + m.jobs
+            + m.symbols
+            + m.facts
+            + m.actions
     );
 }
 

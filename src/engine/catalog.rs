@@ -19,6 +19,7 @@ use hashbrown::HashMap;
 
 use super::circuit::{Template, Templates};
 use crate::front::ids::{ActionId, CallbackId, TemplateId};
+use crate::front::intern::shrink_vec;
 
 /// Callback ids per storage chunk (see `callbacks.rs`); a chunk is freed when all its
 /// callbacks are removed. Defined here because the owner runs are indexed by the same
@@ -30,6 +31,9 @@ pub(crate) type KindId = u32;
 
 /// The kind of a removed callback.
 pub(crate) const DEAD_KIND: KindId = u32::MAX;
+
+/// The `index` of an owner run whose job was removed.
+const DEAD_RUN: u32 = u32::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Kind {
@@ -52,7 +56,20 @@ pub(crate) struct Catalog {
     pub templates: Templates,
     kinds: Vec<Kind>,
     kind_ids: HashMap<Kind, KindId>,
+    /// Live callbacks of each kind; a kind with none is freed and its id reused.
+    kind_refs: Vec<u32>,
+    /// Freed kind ids below `kinds.len()` (entries at or past the end are stale).
+    free_kinds: Vec<KindId>,
+    /// Sorted by first id. A removed job's run is marked dead ([`DEAD_RUN`]) rather
+    /// than taken out, and dead runs are dropped in bulk once they outnumber the live
+    /// ones: removal is a binary search plus amortised O(1), where taking a run out
+    /// moved every later run and renumbered the chunk table.
     owners: Vec<OwnerRun>,
+    /// Runs in `owners` marked dead.
+    dead_runs: usize,
+    /// Runs visited or moved by removals (binary search steps, compaction moves): the
+    /// work counter behind `Stats::removal_steps`.
+    pub removal_steps: u64,
     /// For each chunk of [`CHUNK`] callback ids, the last owner run starting at or
     /// before the chunk's first id: a callback's run lies between its chunk's entry and
     /// the next chunk's, so [`Catalog::owner`] searches a handful of runs, not all.
@@ -67,16 +84,57 @@ pub(crate) struct Catalog {
 }
 
 impl Catalog {
-    /// The kind of (template, action), interning it on first sight.
+    /// The kind of (template, action) for one more callback, interning it on first
+    /// sight.
     pub fn kind(&mut self, template: TemplateId, action: ActionId) -> KindId {
         let kind = Kind { template, action };
         if let Some(&id) = self.kind_ids.get(&kind) {
+            self.kind_refs[id as usize] += 1;
             return id;
         }
-        let id = u32::try_from(self.kinds.len()).ok().filter(|&id| id != DEAD_KIND).expect("fewer than 2^32 kinds");
-        self.kinds.push(kind);
+        let id = loop {
+            match self.free_kinds.pop() {
+                Some(k) if (k as usize) < self.kinds.len() => {
+                    self.kinds[k as usize] = kind;
+                    self.kind_refs[k as usize] = 1;
+                    break k;
+                }
+                Some(_) => continue,
+                None => {
+                    let k = u32::try_from(self.kinds.len()).ok().filter(|&id| id != DEAD_KIND);
+                    self.kinds.push(kind);
+                    self.kind_refs.push(1);
+                    break k.expect("fewer than 2^32 kinds");
+                }
+            }
+        };
         self.kind_ids.insert(kind, id);
         id
+    }
+
+    /// One callback of `kind` fewer; the kind is freed with its last callback.
+    pub fn release_kind(&mut self, kind: KindId) {
+        let refs = &mut self.kind_refs[kind as usize];
+        *refs -= 1;
+        if *refs > 0 {
+            return;
+        }
+        self.kind_ids.remove(&self.kinds[kind as usize]);
+        self.free_kinds.push(kind);
+        while self.kind_refs.last() == Some(&0) {
+            self.kind_refs.pop();
+            self.kinds.pop();
+        }
+        let end = self.kinds.len();
+        if self.free_kinds.len() > 2 * (end - self.kind_ids.len()) + 64 {
+            self.free_kinds.retain(|&k| (k as usize) < end);
+        }
+        shrink_vec(&mut self.kinds);
+        shrink_vec(&mut self.kind_refs);
+        shrink_vec(&mut self.free_kinds);
+        if self.kind_ids.capacity() > 4 * self.kind_ids.len() + 64 {
+            self.kind_ids.shrink_to(2 * self.kind_ids.len());
+        }
     }
 
     pub fn template_id(&self, kind: KindId) -> TemplateId {
@@ -96,7 +154,9 @@ impl Catalog {
     pub fn note_owner(&mut self, cb: CallbackId, owner: u64, index: u32) {
         let cb = cb.as_u32();
         if let Some(last) = self.owners.last() {
-            let continues = last.owner == owner && cb.wrapping_sub(last.first) == index.wrapping_sub(last.index);
+            let continues = last.owner == owner
+                && last.index != DEAD_RUN
+                && cb.wrapping_sub(last.first) == index.wrapping_sub(last.index);
             if continues && cb > last.first {
                 return;
             }
@@ -131,18 +191,42 @@ impl Catalog {
         (run.owner, run.index + (cb - run.first))
     }
 
-    /// Forgets the run of a removed job's callbacks, which start at `first`.
+    /// Forgets the run of a removed job's callbacks, which start at `first`: marks it
+    /// dead (a binary search), and drops the dead runs once they outnumber the live
+    /// ones (amortised O(1) per removal). Only live callbacks are looked up, so a dead
+    /// run, or the run before it stretching over its ids once it is dropped, is never
+    /// consulted.
     pub fn forget_owner(&mut self, first: CallbackId) {
-        let at = self.owners.partition_point(|r| r.first < first.as_u32());
-        if self.owners.get(at).is_some_and(|r| r.first == first.as_u32()) {
-            self.owners.remove(at);
-            let at = at as u32;
-            for run in &mut self.chunk_runs {
-                if *run >= at && *run > 0 {
-                    *run -= 1;
-                }
+        let first = first.as_u32();
+        let at = self.owners.partition_point(|r| r.first < first);
+        self.removal_steps += u64::from(usize::BITS - self.owners.len().leading_zeros());
+        match self.owners.get_mut(at) {
+            Some(run) if run.first == first && run.index != DEAD_RUN => {
+                run.index = DEAD_RUN;
+                self.dead_runs += 1;
             }
+            _ => return,
         }
+        if self.dead_runs * 2 > self.owners.len() {
+            self.compact_owners();
+        }
+    }
+
+    /// Drops the dead owner runs and rebuilds the chunk table.
+    fn compact_owners(&mut self) {
+        self.removal_steps += (self.owners.len() + self.chunk_runs.len()) as u64;
+        self.owners.retain(|r| r.index != DEAD_RUN);
+        self.dead_runs = 0;
+        // Each chunk's entry: the last run starting at or before its first id.
+        let mut run = 0usize;
+        for (c, entry) in self.chunk_runs.iter_mut().enumerate() {
+            let start = (c * CHUNK) as u64;
+            while self.owners.get(run + 1).is_some_and(|r| u64::from(r.first) <= start) {
+                run += 1;
+            }
+            *entry = run as u32;
+        }
+        shrink_vec(&mut self.owners);
     }
 
     /// Bytes of templates, kinds and owner runs.
@@ -150,6 +234,7 @@ impl Catalog {
         self.templates.heap_bytes()
             + self.kinds.capacity() * std::mem::size_of::<Kind>()
             + self.kind_ids.capacity() * (std::mem::size_of::<(Kind, KindId)>() + 1)
+            + (self.kind_refs.capacity() + self.free_kinds.capacity()) * 4
             + self.owners.capacity() * std::mem::size_of::<OwnerRun>()
             + self.chunk_runs.capacity() * 4
     }

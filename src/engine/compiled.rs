@@ -10,7 +10,7 @@ use super::index::Index;
 use super::memory::MemoryUsage;
 use super::postings::Posting;
 use super::scratch::Scratch;
-use crate::front::ids::CallbackId;
+use crate::front::ids::{ActionId, CallbackId};
 use crate::front::model::{Cause, RawFiring};
 use crate::front::plan::CallbackRef;
 use crate::front::registry::{JobRecord, Registry, ResolvedEvent};
@@ -33,6 +33,10 @@ pub struct Stats {
     pub sweeps: u64,
     /// Batches that took the parallel path (see `src/engine/batch.rs`).
     pub parallel_batches: u64,
+    /// Owner runs visited or moved by job removals (binary-search steps and the moves
+    /// of the periodic compaction; see `src/engine/catalog.rs`): a removal costs
+    /// O(log n) plus amortised O(1), in any order.
+    pub removal_steps: u64,
 }
 
 /// The compiled matcher behind [`crate::Engine`]: everything but [`Compiled::stats`]
@@ -180,23 +184,47 @@ impl Compiled {
         self.now = to;
     }
 
-    /// Drops a removed job's callbacks.
-    pub(super) fn remove(&mut self, record: &JobRecord) {
+    /// Drops a removed job's callbacks, calling `release` with the action of each
+    /// (the registry counts its references).
+    pub(super) fn remove(&mut self, record: &JobRecord, mut release: impl FnMut(ActionId)) {
         let first = record.first_callback.as_usize();
         for id in first..first + record.callbacks as usize {
             let cb = CallbackId::new(id).expect("ids fit u32");
-            if let Some(kind) = self.callbacks.remove(cb) {
-                self.dead_postings += self.catalog.template(kind).postings as usize;
-            }
+            self.drop_callback(cb, &mut release);
         }
         if record.callbacks > 0 {
             self.catalog.forget_owner(record.first_callback);
         }
+        self.stats.removal_steps = self.catalog.removal_steps;
         self.maybe_sweep();
     }
 
+    /// Drops one callback if it is live, calling `release` with its action; returns
+    /// whether it was live.
+    pub(super) fn remove_callback(&mut self, cb: CallbackId, mut release: impl FnMut(ActionId)) -> bool {
+        let live = self.drop_callback(cb, &mut release);
+        self.maybe_sweep();
+        live
+    }
+
+    /// Whether `cb` is live.
+    pub(super) fn is_live(&self, cb: CallbackId) -> bool {
+        self.callbacks.is_live(cb)
+    }
+
+    fn drop_callback(&mut self, cb: CallbackId, release: &mut impl FnMut(ActionId)) -> bool {
+        let Some(kind) = self.callbacks.remove(cb) else { return false };
+        self.dead_postings += self.catalog.template(kind).postings as usize;
+        release(self.catalog.action(kind));
+        self.catalog.release_kind(kind);
+        true
+    }
+
+    /// Sweeps the index once the postings of removed callbacks are half of it: each
+    /// sweep's work is at most twice the postings dropped since the last one, and an
+    /// engine whose callbacks are all removed holds no postings.
     fn maybe_sweep(&mut self) {
-        if self.dead_postings > 4096 && self.dead_postings * 2 > self.index.postings() {
+        if self.dead_postings > 0 && self.dead_postings * 2 >= self.index.postings() {
             let callbacks = &self.callbacks;
             self.index.sweep(&|cb| callbacks.is_live(cb));
             self.dead_postings = 0;

@@ -3,6 +3,7 @@
 
 use hashbrown::HashSet;
 
+use crate::front::ids::Symbol;
 use crate::front::registry::{Registry, ResolvedEvent};
 use crate::front::resolve::{Ctx, ExtraKey, NameKey, Term};
 use crate::syntax::EventType;
@@ -15,10 +16,18 @@ pub(super) struct Facts {
 }
 
 impl Facts {
-    pub fn record(&mut self, ev: &ResolvedEvent) {
+    /// Keeps the facts of `ev`; returns its extra's symbol if a fact about it is new,
+    /// for the caller to hold a reference on (facts are kept for good).
+    pub fn record(&mut self, ev: &ResolvedEvent) -> Option<Symbol> {
+        let mut new = None;
         for extra in ev.extras() {
-            self.set.insert((ev.job, ev.name, ev.ty, extra));
+            if self.set.insert((ev.job, ev.name, ev.ty, extra)) {
+                if let ExtraKey::Sym(sym) = extra {
+                    new = Some(sym);
+                }
+            }
         }
+        new
     }
 
     /// Whether a fact already satisfies `term`, by the rule of [`ResolvedEvent`]'s

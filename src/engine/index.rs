@@ -20,6 +20,8 @@ use super::exact::{Arena, Cell, Exact};
 use super::postings::{Posting, PostingList};
 use super::prefetch::prefetch;
 use crate::front::ids::{CallbackId, Symbol, TableId};
+use crate::front::intern::shrink_vec;
+use crate::front::registry::shrink_map;
 use crate::front::registry::ResolvedEvent;
 use crate::front::resolve::{Ctx, ExtraKey, NameKey, Term};
 use crate::syntax::EventType;
@@ -223,24 +225,29 @@ impl Index {
         self.collect(&spots, out)
     }
 
-    /// Drops every posting whose callback is not live, and tables left empty.
+    /// Drops every posting whose callback is not live, and tables left empty; the
+    /// tables left are renumbered into a table of their own size, and the maps give
+    /// back their memory when mostly empty, so the index's memory follows what is live.
     pub fn sweep(&mut self, live: &dyn Fn(CallbackId) -> bool) {
+        let mut old_tables = std::mem::take(&mut self.tables);
         let tables = &mut self.tables;
-        let free = &mut self.free;
         let old = std::mem::take(&mut self.arena);
         let new = &mut self.arena;
         let mut dropped = Vec::new();
         self.heads.retain(|head, t| {
-            let table = &mut tables[t.as_usize()];
+            let mut table = std::mem::take(&mut old_tables[t.as_usize()]);
             table.retain(live, &old, new);
-            let keep = !table.is_empty();
-            if !keep {
-                *table = Table::default();
-                free.push(*t);
+            if table.is_empty() {
                 dropped.push(*head);
+                return false;
             }
-            keep
+            *t = TableId::new(tables.len()).expect("fewer than 2^32 tables");
+            tables.push(table);
+            true
         });
+        self.free = Vec::new();
+        shrink_vec(&mut self.tables);
+        shrink_map(&mut self.heads);
         dropped.into_iter().for_each(|head| self.count_kind(head, -1));
         self.postings = self.count();
     }

@@ -19,6 +19,9 @@ pub struct MemoryUsage {
     pub symbols: usize,
     /// Facts kept for `retroactive`.
     pub facts: usize,
+    /// The action table (codes and their map), and the records of live global
+    /// callbacks.
+    pub actions: usize,
 }
 
 impl MemoryUsage {
@@ -32,5 +35,6 @@ impl MemoryUsage {
             + self.jobs
             + self.symbols
             + self.facts
+            + self.actions
     }
 }

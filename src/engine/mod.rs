@@ -185,6 +185,9 @@ impl Engine {
         if !self.reg.custom.insert(name) {
             return Err(Error::new(ErrorKind::BadEvent, format!("event name `{name}` is already known")));
         }
+        // Custom names are interned in their registered (lowercase) spelling, for good.
+        let sym = self.reg.symbols.intern(&name.to_ascii_lowercase());
+        self.reg.symbols.retain(sym);
         Ok(())
     }
 
@@ -225,7 +228,10 @@ impl Engine {
         feed: impl FnOnce(&mut dyn FnMut(&JobSpec)) -> Result<(), Error>,
         out: &mut Vec<Firing>,
     ) -> Result<Submission, Error> {
-        self.publishing(out, |engine, raw| engine.submit_raw(feed, raw))
+        let result = self.publishing(out, |engine, raw| engine.submit_raw(feed, raw));
+        // What a rejected submission interned is freed (see `src/front/intern.rs`).
+        self.reg.settle();
+        result
     }
 
     fn submit_raw(
@@ -253,7 +259,21 @@ impl Engine {
     /// # Errors
     /// A bad trigger, code or context; nothing is registered then.
     pub fn add_global(&mut self, spec: &CallbackSpec, out: &mut Vec<Firing>) -> Result<(CallbackId, u32), Error> {
-        let resolved = self.reg.global(spec)?;
+        let resolved = match self.reg.global(spec) {
+            Ok(resolved) => resolved,
+            Err(e) => {
+                self.reg.settle();
+                return Err(e);
+            }
+        };
+        // A global callback holds its action and symbols while it is live.
+        self.reg.retain_action(resolved.action);
+        let mut symbols = Vec::new();
+        crate::front::registry::slot_symbols(&resolved.slots, &mut symbols);
+        let symbols = crate::front::registry::SymbolRuns::new(symbols);
+        self.reg.retain_symbols(&symbols);
+        self.reg.globals_live.insert(resolved.id, symbols);
+        self.reg.settle();
         self.publishing(out, |engine, raw| {
             let callback = std::iter::once(resolved.as_ref());
             engine.matcher.register(&engine.reg, callback, engine.facts.as_ref(), &mut engine.scratch, raw);
@@ -268,7 +288,9 @@ impl Engine {
     /// # Errors
     /// A bad trigger or code.
     pub fn add_universal(&mut self, spec: &CallbackSpec) -> Result<(), Error> {
-        self.reg.add_universal(spec)
+        let result = self.reg.add_universal(spec);
+        self.reg.settle();
+        result
     }
 
     /// Processes one event: every callback with an atom it matches sets those latches,
@@ -338,7 +360,12 @@ impl Engine {
             bf.event = positions[bf.event];
         }
         if let Some(facts) = &mut self.facts {
-            resolved.iter().for_each(|ev| facts.record(ev));
+            for ev in &resolved {
+                if let Some(sym) = facts.record(ev) {
+                    self.reg.symbols.retain(sym);
+                }
+            }
+            self.reg.settle();
         }
         rejected
     }
@@ -351,7 +378,10 @@ impl Engine {
             firing.target = target(&self.reg, firing, &ev);
         }
         if let Some(facts) = &mut self.facts {
-            facts.record(&ev);
+            if let Some(sym) = facts.record(&ev) {
+                self.reg.symbols.retain(sym);
+            }
+            self.reg.settle();
         }
         Ok(())
     }
@@ -404,7 +434,30 @@ impl Engine {
             self.publishing(out, |engine, raw| engine.dispatch(&removed, Cause::Removed(id), raw))?;
         }
         let record = self.reg.remove(id)?;
-        self.matcher.remove(&record);
+        let reg = &mut self.reg;
+        self.matcher.remove(&record, |action| reg.release_action(action));
+        self.reg.settle();
+        Ok(())
+    }
+
+    /// Removes a live callback by id: a global callback, or one of a live job's (the
+    /// job keeps the positions of its other callbacks). Nothing fires; the callback's
+    /// latches, count and postings go, and a global callback's symbols and action are
+    /// freed once nothing else uses them.
+    ///
+    /// # Errors
+    /// An id that names no live callback (never registered, or already removed, or
+    /// gone with its job); nothing changes then.
+    pub fn remove_callback(&mut self, id: CallbackId) -> Result<(), Error> {
+        if !self.matcher.is_live(id) {
+            return Err(Error::new(ErrorKind::UnknownCallback, format!("callback {} is not live", id.as_u32())));
+        }
+        let reg = &mut self.reg;
+        self.matcher.remove_callback(id, |action| reg.release_action(action));
+        if let Some(symbols) = self.reg.globals_live.remove(&id) {
+            self.reg.release_symbols(&symbols);
+        }
+        self.reg.settle();
         Ok(())
     }
 
@@ -462,13 +515,16 @@ impl Engine {
     /// Bytes held, by structure.
     pub fn memory_usage(&self) -> MemoryUsage {
         let jobs = self.reg.jobs.capacity() * (std::mem::size_of::<(u64, JobRecord)>() + 1)
-            + self.reg.jobs.values().map(|r| r.agenda.heap_bytes()).sum::<usize>()
-            + self.reg.groups.values().map(|g| g.capacity() * 13 + 48).sum::<usize>();
+            + self.reg.jobs.values().map(|r| r.agenda.heap_bytes() + r.symbols.heap_bytes()).sum::<usize>()
+            + self.reg.groups.capacity() * 49
+            + self.reg.groups.values().map(|g| g.capacity() * 13).sum::<usize>();
+        let (actions, globals) = self.reg.table_bytes();
         let facts = self.facts.as_ref().map_or(0, Facts::heap_bytes);
         let matcher = self.matcher.memory();
         // The posting buffers of events and batches are counted with the postings.
         let index_tables = matcher.index_tables + self.scratch.posting_bytes();
-        MemoryUsage { jobs, symbols: self.reg.symbols.heap_bytes(), facts, index_tables, ..matcher }
+        let actions = actions + globals;
+        MemoryUsage { jobs, symbols: self.reg.symbols.heap_bytes(), facts, index_tables, actions, ..matcher }
     }
 }
 

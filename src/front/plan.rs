@@ -23,7 +23,9 @@ use hashbrown::{HashMap, HashSet};
 use crate::error::{Error, ErrorKind};
 use crate::front::ids::{ActionId, CallbackId, Symbol};
 use crate::front::model::{JobSpec, Language};
-use crate::front::registry::{dependency_callbacks, id_space, level_of, Agenda, JobRecord, Registry};
+use crate::front::registry::{
+    dependency_callbacks, id_space, level_of, slot_symbols, Agenda, JobRecord, Registry, SymbolRuns,
+};
 use crate::front::resolve::{names_parent, resolve, Owner, Resolved, Shape, Slot};
 
 /// The checks of a submission, in the order their errors take precedence.
@@ -270,7 +272,8 @@ impl Registry {
             .in_field("subjobs"));
         }
         let owner = Owner { id, pgrp, pid: spec.pid.filter(|&p| p != 0) };
-        let agenda = Agenda::new(spec.agenda.iter().map(|w| self.symbols.intern(w)).collect());
+        let agenda_symbols: Vec<Symbol> = spec.agenda.iter().map(|w| self.symbols.intern(w)).collect();
+        let slots_from = planner.callbacks.slots.len();
         let first_callback = CallbackId::from_u32(planner.next_callback);
         let mut index = 0u32;
         for (c, cb) in spec.callbacks.iter().enumerate() {
@@ -297,10 +300,13 @@ impl Registry {
                 add(planner, u.action, slots, shape, &mut index);
             }
         }
+        let mut symbols = agenda_symbols.clone();
+        slot_symbols(&planner.callbacks.slots[slots_from..], &mut symbols);
         Ok(JobRecord {
             pgrp,
             label,
-            agenda,
+            agenda: Agenda::new(agenda_symbols),
+            symbols: SymbolRuns::new(symbols),
             // A job has at least one instance, subjob 0, as in Qube (spec §9).
             subjobs: spec.subjobs.max(1),
             first_callback,
@@ -347,6 +353,12 @@ impl Registry {
             self.max_id = self.max_id.max(*id);
             self.groups.entry(record.pgrp).or_default().insert(record.label, *id);
             self.jobs.insert(*id, record.clone());
+            // The job's references: see `src/front/intern.rs`.
+            self.symbols.retain(record.label);
+            self.retain_symbols(&record.symbols);
+        }
+        for row in &plan.callbacks.rows {
+            self.retain_action(row.action);
         }
         self.next_callback = plan.next_callback;
     }

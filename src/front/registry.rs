@@ -8,9 +8,9 @@ use hashbrown::HashMap;
 
 use crate::error::{Error, ErrorKind};
 use crate::front::ids::{ActionId, CallbackId, Symbol};
-use crate::front::intern::Interner;
+use crate::front::intern::{shrink_vec, Interner};
 use crate::front::model::{CallbackSpec, Event, EventExtra, JobSpec, Language};
-use crate::front::resolve::{resolve, Ctx, ExtraKey, NameKey, Owner, Resolved, Shape};
+use crate::front::resolve::{resolve, Ctx, ExtraKey, NameKey, Owner, Resolved, Shape, Slot};
 use crate::front::{parse_dependency, CodeLevel, Link, LinkKind};
 use crate::syntax::{parse, Atom, AtomKind, CustomNames, EventName, EventType, Expr, Extra, Name, ParseLimits, Span};
 
@@ -27,6 +27,66 @@ pub(crate) struct JobRecord {
     /// Whether the host reported this job's `removed` event while it was live, so that
     /// removing it does not deliver the event a second time (spec §9).
     pub removed_reported: bool,
+    /// Every symbol the job uses (label, agenda, its callbacks' terms), each once: the
+    /// references it holds while live (see `src/front/intern.rs`).
+    pub symbols: SymbolRuns,
+}
+
+/// A set of symbols as sorted runs of consecutive numbers: a frame agenda ("1" to
+/// "1000", interned together) is one run of 8 bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SymbolRuns(Box<[(u32, u32)]>);
+
+impl SymbolRuns {
+    /// The runs of `symbols` (any order, repeats allowed).
+    pub fn new(mut symbols: Vec<Symbol>) -> SymbolRuns {
+        symbols.sort_unstable();
+        symbols.dedup();
+        let mut runs: Vec<(u32, u32)> = Vec::new();
+        for s in symbols {
+            match runs.last_mut() {
+                Some((first, len)) if *first + *len == s.as_u32() => *len += 1,
+                _ => runs.push((s.as_u32(), 1)),
+            }
+        }
+        SymbolRuns(runs.into_boxed_slice())
+    }
+
+    /// Calls `f` with each symbol.
+    pub fn each(&self, mut f: impl FnMut(Symbol)) {
+        for &(first, len) in self.0.iter() {
+            (first..first + len).for_each(|s| f(Symbol::from_u32(s)));
+        }
+    }
+
+    /// Bytes held beside the record.
+    pub fn heap_bytes(&self) -> usize {
+        self.0.len() * 8
+    }
+}
+
+/// The symbols a callback's slots use.
+pub(crate) fn slot_symbols(slots: &[Slot], out: &mut Vec<Symbol>) {
+    for slot in slots {
+        if let Slot::Event(term) = slot {
+            if let NameKey::Custom(s) = term.name {
+                out.push(s);
+            }
+            if let Ctx::Label(_, s) = term.ctx {
+                out.push(s);
+            }
+            if let ExtraKey::Sym(s) = term.extra {
+                out.push(s);
+            }
+        }
+    }
+}
+
+/// Gives a map's memory back when it is mostly empty.
+pub(crate) fn shrink_map<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 4 * map.len() + 64 {
+        map.shrink_to(2 * map.len());
+    }
 }
 
 impl JobRecord {
@@ -191,8 +251,17 @@ pub(crate) struct Registry {
     pub symbols: Interner,
     pub custom: CustomNames,
     pub limits: Limits,
-    actions: Vec<Arc<Action>>,
+    /// By action id: the action and its reference count (one per live callback and
+    /// per universal callback); `None` once freed. See `src/front/intern.rs` for the
+    /// same scheme over symbols.
+    actions: Vec<Option<(Arc<Action>, u32)>>,
     action_ids: HashMap<Action, ActionId>,
+    /// Freed action ids below `actions.len()`, reused last freed first.
+    free_actions: Vec<ActionId>,
+    /// Actions made since the last [`Registry::settle`].
+    fresh_actions: Vec<ActionId>,
+    /// Live global callbacks: the symbols each holds.
+    pub(crate) globals_live: HashMap<CallbackId, SymbolRuns>,
     pub(super) universal: Vec<Universal>,
     pub(super) max_id: u64,
     pub(super) next_callback: u32,
@@ -204,8 +273,89 @@ impl Registry {
         Registry { limits, ..Registry::default() }
     }
 
+    /// A live action.
     pub fn action(&self, id: ActionId) -> &Arc<Action> {
-        &self.actions[id.as_usize()]
+        &self.actions[id.as_usize()].as_ref().expect("a live action").0
+    }
+
+    /// Takes a reference on an action.
+    pub fn retain_action(&mut self, id: ActionId) {
+        if let Some((_, refs)) = self.actions.get_mut(id.as_usize()).and_then(Option::as_mut) {
+            *refs += 1;
+        }
+    }
+
+    /// Drops a reference on an action, freeing it when none is left.
+    pub fn release_action(&mut self, id: ActionId) {
+        let Some((_, refs)) = self.actions.get_mut(id.as_usize()).and_then(Option::as_mut) else { return };
+        *refs = refs.saturating_sub(1);
+        if *refs == 0 {
+            self.free_action(id);
+        }
+    }
+
+    fn free_action(&mut self, id: ActionId) {
+        let Some((action, _)) = self.actions[id.as_usize()].take() else { return };
+        self.action_ids.remove(&*action);
+        self.free_actions.push(id);
+        while matches!(self.actions.last(), Some(None)) {
+            self.actions.pop();
+        }
+        let end = self.actions.len();
+        if self.free_actions.len() > 2 * (end - self.action_ids.len()) + 64 {
+            self.free_actions.retain(|a| a.as_usize() < end);
+        }
+        shrink_vec(&mut self.actions);
+        shrink_vec(&mut self.free_actions);
+        if self.action_ids.capacity() > 4 * self.action_ids.len() + 64 {
+            self.action_ids.shrink_to(2 * self.action_ids.len());
+        }
+    }
+
+    /// Frees the symbols and actions made since the last call that nothing holds: what
+    /// a rejected command, or the resolution of an event, interned. Called after every
+    /// command, so a rejected one leaves the tables as it found them.
+    pub fn settle(&mut self) {
+        self.symbols.settle();
+        let fresh = std::mem::take(&mut self.fresh_actions);
+        for &id in fresh.iter().rev() {
+            if matches!(self.actions.get(id.as_usize()), Some(Some((_, 0)))) {
+                self.free_action(id);
+            }
+        }
+        self.fresh_actions = fresh;
+        self.fresh_actions.clear();
+        shrink_vec(&mut self.fresh_actions);
+        shrink_map(&mut self.jobs);
+        shrink_map(&mut self.groups);
+        shrink_map(&mut self.globals_live);
+    }
+
+    /// Takes a reference on each symbol of `runs`.
+    pub fn retain_symbols(&mut self, runs: &SymbolRuns) {
+        runs.each(|s| self.symbols.retain(s));
+    }
+
+    /// Drops a reference on each symbol of `runs`.
+    pub fn release_symbols(&mut self, runs: &SymbolRuns) {
+        runs.each(|s| self.symbols.release(s));
+    }
+
+    /// Bytes of the action table, the groups and the global callbacks' records.
+    pub fn table_bytes(&self) -> (usize, usize) {
+        let actions = self.actions.capacity() * std::mem::size_of::<Option<(Arc<Action>, u32)>>()
+            + self
+                .actions
+                .iter()
+                .flatten()
+                .map(|(a, _)| std::mem::size_of::<Action>() + 16 + a.code.len())
+                .sum::<usize>()
+            + self.action_ids.capacity() * (std::mem::size_of::<(Action, ActionId)>() + 1)
+            + self.action_ids.keys().map(|a| a.code.len()).sum::<usize>()
+            + (self.free_actions.capacity() + self.fresh_actions.capacity()) * 4;
+        let globals = self.globals_live.capacity() * (std::mem::size_of::<(CallbackId, SymbolRuns)>() + 1)
+            + self.globals_live.values().map(SymbolRuns::heap_bytes).sum::<usize>();
+        (actions, globals)
     }
 
     /// Parses, checks and resolves one callback.
@@ -286,9 +436,23 @@ impl Registry {
         if let Some(&id) = self.action_ids.get(&action) {
             return id;
         }
-        let id = ActionId::new(self.actions.len()).expect("fewer than 2^32 distinct actions");
-        self.actions.push(Arc::new(action.clone()));
+        let shared = Some((Arc::new(action.clone()), 0));
+        let id = loop {
+            match self.free_actions.pop() {
+                Some(a) if a.as_usize() < self.actions.len() => {
+                    self.actions[a.as_usize()] = shared;
+                    break a;
+                }
+                Some(_) => continue,
+                None => {
+                    let a = ActionId::new(self.actions.len()).expect("fewer than 2^32 distinct actions");
+                    self.actions.push(shared);
+                    break a;
+                }
+            }
+        };
         self.action_ids.insert(action, id);
+        self.fresh_actions.push(id);
         id
     }
 
@@ -296,6 +460,8 @@ impl Registry {
     pub fn add_universal(&mut self, spec: &CallbackSpec) -> Result<(), Error> {
         let action = self.check_action(spec)?;
         let (expr, source) = self.parse_triggers(&spec.triggers)?;
+        // A universal callback holds its action for good.
+        self.retain_action(action);
         self.universal.push(Universal { expr, source: source.into_owned(), action });
         Ok(())
     }
@@ -327,8 +493,12 @@ impl Registry {
             group.remove(&record.label);
             if group.is_empty() {
                 self.groups.remove(&record.pgrp);
+            } else {
+                shrink_map(group);
             }
         }
+        self.symbols.release(record.label);
+        self.release_symbols(&record.symbols);
         Ok(record)
     }
 
