@@ -247,6 +247,8 @@ pub enum Step {
     RegisterName,
     /// Remove a job.
     Remove(JobRef),
+    /// Remove a callback by id (live, removed or never registered).
+    RemoveCallback(u8),
 }
 
 /// A job as submitted.
@@ -678,6 +680,10 @@ impl Rig {
                 let id = self.job_id(*r);
                 let _ = self.both("remove_job", |d, out| d.remove_job(id, out));
             }
+            Step::RemoveCallback(c) => {
+                let id = trigwire::ids::CallbackId::from_u32(u32::from(*c % 32));
+                let _ = self.both("remove_callback", |d, _| d.remove_callback(id));
+            }
         }
     }
 
@@ -711,6 +717,7 @@ trait Driver {
     fn advance_clock(&mut self, to: u64, out: &mut Vec<Firing>) -> Result<(), Error>;
     fn remove_job(&mut self, id: u64, out: &mut Vec<Firing>) -> Result<(), Error>;
     fn register_event_name(&mut self, name: &str) -> Result<(), Error>;
+    fn remove_callback(&mut self, id: trigwire::ids::CallbackId) -> Result<(), Error>;
 }
 
 macro_rules! driver {
@@ -733,6 +740,9 @@ macro_rules! driver {
             }
             fn register_event_name(&mut self, name: &str) -> Result<(), Error> {
                 <$ty>::register_event_name(self, name)
+            }
+            fn remove_callback(&mut self, id: trigwire::ids::CallbackId) -> Result<(), Error> {
+                <$ty>::remove_callback(self, id)
             }
         }
     };

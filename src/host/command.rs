@@ -34,6 +34,9 @@ pub enum Command {
     Time(u64),
     /// Remove a live job ([`Engine::remove_job`]).
     Remove(u64),
+    /// Remove a live callback, global or a job's ([`Engine::remove_callback`]). Like
+    /// [`Command::Remove`], it has no outcome of its own when accepted.
+    RemoveCallback(CallbackId),
 }
 
 impl Command {
@@ -45,6 +48,7 @@ impl Command {
             Command::Event(_) => "event",
             Command::Time(_) => "time",
             Command::Remove(_) => "remove",
+            Command::RemoveCallback(_) => "remove_callback",
         }
     }
 }
@@ -169,6 +173,7 @@ impl Engine {
             Command::Event(event) => self.process(event, &mut firings)?,
             Command::Time(to) => self.advance_clock(*to, &mut firings)?,
             Command::Remove(job) => self.remove_job(*job, &mut firings)?,
+            Command::RemoveCallback(id) => self.remove_callback(*id)?,
         }
         out.extend(firings.into_iter().map(Outcome::Fired));
         Ok(())

@@ -314,6 +314,23 @@ impl Reference {
         Ok(())
     }
 
+    /// Removes a live callback by id, a global one or a job's: it stops for good.
+    ///
+    /// # Errors
+    /// An id that names no live callback.
+    pub fn remove_callback(&mut self, id: CallbackId) -> Result<(), Error> {
+        match self.callbacks.get_mut(id.as_usize()) {
+            Some(cb) if cb.alive => {
+                cb.alive = false;
+                cb.latch = Vec::new();
+                cb.next = Vec::new();
+                cb.atoms = Vec::new();
+                Ok(())
+            }
+            _ => Err(Error::new(ErrorKind::UnknownCallback, format!("callback {} is not live", id.as_u32()))),
+        }
+    }
+
     // -- submission --------------------------------------------------------------------
 
     fn job_ids(&self, specs: &[JobSpec]) -> Result<Vec<u64>, Error> {
@@ -681,6 +698,7 @@ impl Apply for Reference {
             Command::Event(event) => self.process(event, &mut firings)?,
             Command::Time(to) => self.advance_clock(*to, &mut firings)?,
             Command::Remove(job) => self.remove_job(*job, &mut firings)?,
+            Command::RemoveCallback(id) => self.remove_callback(*id)?,
             // `Command` grows with the engine; the oracle must learn each new command
             // before a test can compare it, so an unknown one stops the test loudly.
             other => unimplemented!("the reference semantics do not implement {other:?}"),

@@ -128,6 +128,8 @@ fn step() -> impl Strategy<Value = Value> {
         2 => (0u64..12).prop_map(|d| json!({"advance": d})),
         1 => (1u64..9).prop_map(|id| json!({"remove": id})),
         1 => callback(true).prop_map(|cb| json!({"callback": cb})),
+        // Ids of global and job callbacks alike, live, removed or never registered.
+        1 => (0u32..24).prop_map(|id| json!({"remove_callback": id})),
     ]
 }
 

@@ -20,11 +20,12 @@ use serde::de::{self, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visit
 use serde::Deserialize;
 
 use crate::error::{Error, ErrorKind, WireFault};
+use crate::front::ids::CallbackId;
 use crate::front::model::{CallbackSpec, Event, EventExtra, JobSpec, JobStatus, Language};
 use crate::host::command::Command;
 use crate::syntax::{EventType, Span};
 
-const COMMANDS: &str = "submit, callback, event, time, remove";
+const COMMANDS: &str = "submit, callback, event, time, remove, remove_callback";
 
 /// Decodes one line (without its `\n`).
 ///
@@ -796,6 +797,7 @@ enum LineWire<'a> {
     Event(EventWire<'a>),
     Time(u64),
     Remove(u64),
+    RemoveCallback(u32),
 }
 
 impl LineWire<'_> {
@@ -809,6 +811,7 @@ impl LineWire<'_> {
             LineWire::Event(e) => e.into_event().map(Command::Event),
             LineWire::Time(t) => Ok(Command::Time(t)),
             LineWire::Remove(j) => Ok(Command::Remove(j)),
+            LineWire::RemoveCallback(c) => Ok(Command::RemoveCallback(CallbackId::from_u32(c))),
         }
     }
 }
@@ -824,6 +827,7 @@ enum Key {
     Extra,
     Time,
     Remove,
+    RemoveCallback,
 }
 
 impl Key {
@@ -837,6 +841,7 @@ impl Key {
             Key::Extra => "extra",
             Key::Time => "time",
             Key::Remove => "remove",
+            Key::RemoveCallback => "remove_callback",
         }
     }
 
@@ -850,6 +855,7 @@ impl Key {
             "extra" => Key::Extra,
             "time" => Key::Time,
             "remove" => Key::Remove,
+            "remove_callback" => Key::RemoveCallback,
             _ => return None,
         })
     }
@@ -930,7 +936,7 @@ impl<'de> Visitor<'de> for LineVisitor<'_> {
             }
         };
         ctx.what.set(Some(match key {
-            Key::Submit | Key::Callback | Key::Time | Key::Remove => key.name(),
+            Key::Submit | Key::Callback | Key::Time | Key::Remove | Key::RemoveCallback => key.name(),
             Key::Event | Key::Type | Key::Job | Key::Extra => "event",
         }));
         let line = match (key, self.jobs) {
@@ -940,6 +946,7 @@ impl<'de> Visitor<'de> for LineVisitor<'_> {
                 Key::Callback => LineWire::Callback(map.next_value()?),
                 Key::Time => LineWire::Time(map.next_value::<QubeTime>()?.0),
                 Key::Remove => LineWire::Remove(map.next_value()?),
+                Key::RemoveCallback => LineWire::RemoveCallback(map.next_value()?),
                 Key::Event | Key::Type | Key::Job | Key::Extra => {
                     return event_fields(key, map, ctx).map(LineWire::Event)
                 }
