@@ -29,8 +29,14 @@ pub struct Stats {
     pub postings_touched: u64,
     /// Callback circuits evaluated.
     pub circuits_checked: u64,
-    /// Index sweeps that dropped removed callbacks' postings.
+    /// Rounds of the incremental index sweep completed (each went over every table
+    /// once), and drops of an index whose postings were all dead.
     pub sweeps: u64,
+    /// Postings and cells the index sweeps examined, in all.
+    pub sweep_work: u64,
+    /// The most postings and cells one call's index sweep examined: bounded by the
+    /// postings the call removed and the largest table, not by the engine's size.
+    pub sweep_work_max: u64,
     /// Batches that took the parallel path (see `src/engine/batch.rs`).
     pub parallel_batches: u64,
     /// Owner runs visited or moved by job removals (binary-search steps and the moves
@@ -188,6 +194,7 @@ impl Compiled {
     /// (the registry counts its references).
     pub(super) fn remove(&mut self, record: &JobRecord, mut release: impl FnMut(ActionId)) {
         let first = record.first_callback.as_usize();
+        let dead = self.dead_postings;
         for id in first..first + record.callbacks as usize {
             let cb = CallbackId::new(id).expect("ids fit u32");
             self.drop_callback(cb, &mut release);
@@ -196,14 +203,15 @@ impl Compiled {
             self.catalog.forget_owner(record.first_callback);
         }
         self.stats.removal_steps = self.catalog.removal_steps;
-        self.maybe_sweep();
+        self.maybe_sweep(self.dead_postings - dead);
     }
 
     /// Drops one callback if it is live, calling `release` with its action; returns
     /// whether it was live.
     pub(super) fn remove_callback(&mut self, cb: CallbackId, mut release: impl FnMut(ActionId)) -> bool {
+        let dead = self.dead_postings;
         let live = self.drop_callback(cb, &mut release);
-        self.maybe_sweep();
+        self.maybe_sweep(self.dead_postings - dead);
         live
     }
 
@@ -220,16 +228,30 @@ impl Compiled {
         true
     }
 
-    /// Sweeps the index once the postings of removed callbacks are half of it: each
-    /// sweep's work is at most twice the postings dropped since the last one, and an
-    /// engine whose callbacks are all removed holds no postings.
-    fn maybe_sweep(&mut self) {
-        if self.dead_postings > 0 && self.dead_postings * 2 >= self.index.postings() {
-            let callbacks = &self.callbacks;
-            self.index.sweep(&|cb| callbacks.is_live(cb));
+    /// Sweeps part of the index after a removal that left `died` postings dead: four
+    /// postings or cells examined per posting that died (and a few more), from where the
+    /// last sweep stopped, so each round of the whole index is paid for by the removals
+    /// that made it dirty and no call pays for the whole index; dead postings stay
+    /// within about half of the index. An index whose postings are all dead is dropped
+    /// at once (its removals paid for that too), so an engine whose callbacks are all
+    /// removed holds no postings.
+    fn maybe_sweep(&mut self, died: usize) {
+        if self.dead_postings == 0 {
+            return;
+        }
+        if self.dead_postings >= self.index.postings() {
+            self.stats.sweep_work += self.dead_postings as u64;
+            self.index = Index::default();
             self.dead_postings = 0;
             self.stats.sweeps += 1;
+            return;
         }
+        let callbacks = &self.callbacks;
+        let work = self.index.sweep_some(4 * died + 64, &|cb| callbacks.is_live(cb));
+        self.dead_postings -= work.dropped;
+        self.stats.sweeps += u64::from(work.round);
+        self.stats.sweep_work += work.examined as u64;
+        self.stats.sweep_work_max = self.stats.sweep_work_max.max(work.examined as u64);
     }
 
     /// Bytes held, by structure.

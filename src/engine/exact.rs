@@ -22,8 +22,8 @@
 //!
 //! Arena runs have a power-of-two capacity implied by their length; a run that fills
 //! moves to a run twice its size (a freed run of the same size is reused first), so a
-//! list keeps the increasing callback order in which postings arrive. Sweeps rebuild
-//! the arena in bulk.
+//! list keeps the increasing callback order in which postings arrive. Sweeps filter
+//! runs in place, moving a list that shrinks to a smaller run (see `index.rs`).
 //!
 //! PERF: two inline postings instead of one: the typical frame term of a farm (a job's
 //! frame that one or two downstream jobs wait on) reads its cell and no run. On
@@ -47,6 +47,8 @@
 use hashbrown::HashMap;
 
 use super::postings::Posting;
+
+type SmallVecPostings = smallvec::SmallVec<[Posting; 2]>;
 use super::prefetch::prefetch;
 use crate::front::ids::{CallbackId, Symbol};
 
@@ -177,6 +179,46 @@ impl Arena {
         start
     }
 
+    /// Drops the postings of `cell` whose callback is not live, in place: a list left
+    /// with two or fewer goes back inline and one that fits a smaller run moves there,
+    /// freeing its run for reuse. Returns (postings dropped, postings examined).
+    pub fn retain_cell(&mut self, cell: &mut Cell, live: &dyn Fn(CallbackId) -> bool) -> (usize, usize) {
+        let Some(start) = cell.list() else {
+            let n = cell.inline_len();
+            let kept: SmallVecPostings = cell.0[..n].iter().copied().filter(|p| live(p.cb)).collect();
+            let mut fresh = Cell::EMPTY;
+            fresh.0[..kept.len()].copy_from_slice(&kept);
+            *cell = fresh;
+            return (n - kept.len(), n);
+        };
+        let at = start as usize;
+        let len = self.postings[at].cb.as_u32();
+        let mut kept = 0u32;
+        for i in 0..len {
+            let p = self.postings[at + 1 + i as usize];
+            if live(p.cb) {
+                self.postings[at + 1 + kept as usize] = p;
+                kept += 1;
+            }
+        }
+        let dropped = (len - kept) as usize;
+        if kept <= 2 {
+            let mut fresh = Cell::EMPTY;
+            fresh.0[..kept as usize].copy_from_slice(&self.postings[at + 1..at + 1 + kept as usize]);
+            *cell = fresh;
+            self.free_run(start, capacity(len));
+        } else if capacity(kept) < capacity(len) {
+            let to = self.alloc(capacity(kept));
+            self.postings.copy_within(at + 1..at + 1 + kept as usize, to as usize + 1);
+            self.postings[to as usize] = header(kept);
+            self.free_run(start, capacity(len));
+            *cell = Cell::at(to);
+        } else {
+            self.postings[at] = header(kept);
+        }
+        (dropped, len as usize)
+    }
+
     fn free_run(&mut self, start: u32, cap: u32) {
         let class = Arena::class(cap);
         if self.free.len() <= class {
@@ -258,32 +300,35 @@ impl Exact {
         }
     }
 
-    /// Every non-empty cell.
-    pub fn cells(&self) -> Box<dyn Iterator<Item = &Cell> + '_> {
-        match self {
-            Exact::Dense { cells, .. } => Box::new(cells.iter().filter(|c| !c.is_empty())),
-            Exact::Sparse(map) => Box::new(map.values()),
-        }
-    }
-
-    /// Keeps the live postings, moving lists from `old` into `new`.
-    pub fn retain(&mut self, live: &dyn Fn(CallbackId) -> bool, old: &Arena, new: &mut Arena) {
-        let rebuild = |cell: &mut Cell, new: &mut Arena| {
-            let postings = old.slice(cell);
-            let mut fresh = Cell::EMPTY;
-            postings.iter().filter(|p| live(p.cb)).for_each(|&p| new.push(&mut fresh, p));
-            *cell = fresh;
-        };
+    /// Drops the postings of callbacks that are not live, in place in `arena`; returns
+    /// (postings dropped, postings and cells examined).
+    pub fn retain_in_place(&mut self, live: &dyn Fn(CallbackId) -> bool, arena: &mut Arena) -> (usize, usize) {
+        let (mut dropped, mut examined) = (0, 0);
         match self {
             Exact::Dense { cells, used, .. } => {
-                cells.iter_mut().filter(|c| !c.is_empty()).for_each(|c| rebuild(c, new));
+                examined += cells.len();
+                for c in cells.iter_mut().filter(|c| !c.is_empty()) {
+                    let (d, e) = arena.retain_cell(c, live);
+                    dropped += d;
+                    examined += e;
+                }
                 *used = cells.iter().filter(|c| !c.is_empty()).count() as u32;
+                if *used == 0 {
+                    *self = Exact::default();
+                }
             }
             Exact::Sparse(map) => {
-                map.values_mut().for_each(|c| rebuild(c, new));
+                examined += map.len();
+                for c in map.values_mut() {
+                    let (d, e) = arena.retain_cell(c, live);
+                    dropped += d;
+                    examined += e;
+                }
                 map.retain(|_, c| !c.is_empty());
+                crate::front::registry::shrink_map(map);
             }
         }
+        (dropped, examined)
     }
 
     /// Bytes held, by capacity.
