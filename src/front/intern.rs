@@ -138,6 +138,7 @@ impl Interner {
         if self.fresh.capacity() > 1024 {
             self.fresh.shrink_to(64);
         }
+        self.shrink();
     }
 
     fn free_symbol(&mut self, sym: Symbol) {
@@ -148,7 +149,13 @@ impl Interner {
         while matches!(self.strings.last(), Some(None)) {
             self.strings.pop();
         }
-        // Stale free entries (past the end) are dropped once they outnumber the holes.
+    }
+
+    /// Gives memory back once the table is mostly empty: stale free entries go once
+    /// they outnumber the holes, and each table shrinks to twice what it holds once it
+    /// is four times that. The cost is paid by the frees that made it so. Called by
+    /// [`Interner::settle`], so after every command.
+    fn shrink(&mut self) {
         let holes = self.strings.len() - self.live;
         if self.free.len() > 2 * holes + 64 {
             let end = self.strings.len();
@@ -199,6 +206,7 @@ mod tests {
         assert_eq!(i.resolve(c), "c");
         i.release(c);
         assert_eq!(i.live, 0);
+        i.settle();
         assert!(i.strings.is_empty(), "free slots at the end are dropped");
         assert!(i.heap_bytes() < 1024, "{} bytes left", i.heap_bytes());
     }

@@ -301,15 +301,6 @@ impl Registry {
         while matches!(self.actions.last(), Some(None)) {
             self.actions.pop();
         }
-        let end = self.actions.len();
-        if self.free_actions.len() > 2 * (end - self.action_ids.len()) + 64 {
-            self.free_actions.retain(|a| a.as_usize() < end);
-        }
-        shrink_vec(&mut self.actions);
-        shrink_vec(&mut self.free_actions);
-        if self.action_ids.capacity() > 4 * self.action_ids.len() + 64 {
-            self.action_ids.shrink_to(2 * self.action_ids.len());
-        }
     }
 
     /// Frees the symbols and actions made since the last call that nothing holds: what
@@ -326,6 +317,14 @@ impl Registry {
         self.fresh_actions = fresh;
         self.fresh_actions.clear();
         shrink_vec(&mut self.fresh_actions);
+        // Memory back from a mostly empty table, as in `Interner::settle`.
+        let end = self.actions.len();
+        if self.free_actions.len() > 2 * (end - self.action_ids.len()) + 64 {
+            self.free_actions.retain(|a| a.as_usize() < end);
+        }
+        shrink_vec(&mut self.actions);
+        shrink_vec(&mut self.free_actions);
+        shrink_map(&mut self.action_ids);
         shrink_map(&mut self.jobs);
         shrink_map(&mut self.groups);
         shrink_map(&mut self.globals_live);

@@ -10,6 +10,7 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub mod bench_farm;
+pub mod churn;
 pub mod reference;
 mod rng;
 pub mod sim;

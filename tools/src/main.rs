@@ -90,6 +90,11 @@ struct BenchArgs {
     /// Write the farm as a `trigwire run` log to this file and stop, measuring nothing.
     #[arg(long)]
     write_log: Option<String>,
+    /// Instead of a farm, run N submit -> complete -> remove cycles, each job with its
+    /// own label, work names and python codes (100 live at a time), and report the
+    /// engine's memory_usage() and the peak RSS; with --write-log, write them as a log.
+    #[arg(long)]
+    churn: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -246,6 +251,9 @@ fn demo() -> Result<ExitCode, String> {
 }
 
 fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
+    if let Some(cycles) = args.churn {
+        return bench_churn(cycles, args.write_log.as_deref());
+    }
     use trigwire_tools::bench_farm::{measure, Farm, FarmSpec, Order, ReplayOptions, Subject, TriggerShape};
     let shape = TriggerShape::parse(&args.shape)
         .ok_or_else(|| format!("unknown shape `{}`; expected and2, or2, single or mixed", args.shape))?;
@@ -327,4 +335,31 @@ fn show_progress(who: &str, p: trigwire_tools::bench_farm::Progress) {
         eprintln!();
     }
     let _ = std::io::stderr().flush();
+}
+
+/// `trigwire bench --churn N`: see `trigwire_tools::churn`.
+fn bench_churn(cycles: u64, write_log: Option<&str>) -> Result<ExitCode, String> {
+    use trigwire_tools::churn;
+    if let Some(path) = write_log {
+        let file = std::fs::File::create(path).map_err(|e| format!("cannot write {path}: {e}"))?;
+        let mut out = std::io::BufWriter::new(file);
+        churn::write_log(cycles, &mut out).map_err(|e| format!("cannot write {path}: {e}"))?;
+        out.flush().map_err(|e| format!("cannot write {path}: {e}"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut engine = Engine::default();
+    let fresh = engine.memory_usage().total();
+    let start = std::time::Instant::now();
+    let firings = churn::run(&mut engine, 0, cycles);
+    let seconds = start.elapsed().as_secs_f64();
+    let live = engine.memory_usage().total();
+    churn::drain(&mut engine, cycles);
+    let drained = engine.memory_usage().total();
+    let report = serde_json::json!({
+        "churn_cycles": cycles, "live_jobs": churn::LIVE, "seconds": seconds, "firings": firings,
+        "memory_fresh": fresh, "memory_live": live, "memory_drained": drained,
+        "peak_rss_kib": churn::peak_rss_kib(),
+    });
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
 }
