@@ -14,7 +14,10 @@
 //!   (`facts.rs`) and the compiled matcher ([`Compiled`], `compiled.rs`): the catalog
 //!   of templates, kinds and owner runs (`catalog.rs`, `circuit.rs`), the callback
 //!   states and wide latches (`callbacks.rs`), the term index (`index.rs`, `exact.rs`),
-//!   the timers (`clock.rs`) and the count of postings awaiting a sweep.
+//!   the timers (`clock.rs`) and the count of postings awaiting a sweep. Part of that
+//!   state is bookkeeping for memory that follows live jobs: reference counts of
+//!   symbols, actions and kinds with their free lists, each job's symbol runs, the
+//!   live global callbacks' symbols, the dead owner runs and the sweep's cursor.
 //! - **Scratch** (`scratch.rs`), buffers and hints that are only reused for speed: one
 //!   event's postings, the batch buffers, the owner-run hint, the firing buffers. The
 //!   engine owns one [`scratch::Scratch`] beside its state and passes it by `&mut` to

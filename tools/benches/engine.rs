@@ -234,9 +234,40 @@ fn bench_batch_scaling(c: &mut Criterion) {
     group.finish();
 }
 
+/// Removing every job of a farm, oldest first and newest first, at two sizes 4x apart:
+/// the time per job removed stays flat (removal is O(log n) plus amortised O(1), and
+/// the index is swept a budget per removal; see `tests/scale_memory.rs` for the counts).
+fn bench_removal(c: &mut Criterion) {
+    let mut group = c.benchmark_group("removal");
+    for callbacks in [100_000u64, 400_000] {
+        let farm = farm(callbacks, TriggerShape::And2);
+        let engine = compiled_engine(&farm);
+        let mut ids: Vec<u64> = farm.submissions().flat_map(|s| s.into_iter().filter_map(|j| j.id)).collect();
+        if ids.is_empty() {
+            ids = (1..=u64::from(farm.spec().jobs)).collect();
+        }
+        group.throughput(Throughput::Elements(ids.len() as u64));
+        for (order, list) in [("oldest_first", ids.clone()), ("newest_first", ids.iter().rev().copied().collect())] {
+            group.bench_function(BenchmarkId::new(order, label(callbacks)), |b| {
+                b.iter_batched(
+                    || engine.clone(),
+                    |mut engine| {
+                        for &id in &list {
+                            engine.remove_job(id, &mut Vec::new()).expect("live job");
+                        }
+                        engine
+                    },
+                    BatchSize::LargeInput,
+                )
+            });
+        }
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_parse, bench_register, bench_frame_events, bench_fanout, bench_batch_scaling
+    targets = bench_parse, bench_register, bench_frame_events, bench_fanout, bench_batch_scaling, bench_removal
 }
 criterion_main!(benches);
