@@ -235,6 +235,7 @@ fn removal_work_is_logarithmic_in_any_order() {
             engine.stats().removal_steps as f64 / n as f64
         };
         let (small, large) = (per_removal(2_000), per_removal(8_000));
+        eprintln!("{order}: {small:.1} and {large:.1} owner-run steps per removal at 2,000 and 8,000 jobs");
         // A binary search (log2 n steps) plus amortised compaction (a few moves per
         // removal). Taking runs out of a vector moved n/2 of them per removal on
         // average: 1,000 and 4,000 here.
@@ -259,6 +260,7 @@ fn index_sweeps_are_spread_over_removals() {
         stats
     };
     let (small, large) = (sweep(2_000), sweep(8_000));
+    eprintln!("2,000 jobs: {small:?}\n8,000 jobs: {large:?}");
     assert!(small.sweeps >= 1 && large.sweeps >= 1, "the index is swept: {small:?} {large:?}");
     // One call never sweeps more than its budget plus one table: the same bound for an
     // engine four times the size (the old sweep examined the whole index at once).
