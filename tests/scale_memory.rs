@@ -223,8 +223,8 @@ fn removal_work_is_logarithmic_in_any_order() {
     fn newest(n: u64) -> Vec<u64> {
         (1..=n).rev().collect()
     }
-    let orders: [(&str, fn(u64) -> Vec<u64>); 3] =
-        [("oldest first", oldest), ("newest first", newest), ("random", shuffled)];
+    type Order = fn(u64) -> Vec<u64>;
+    let orders: [(&str, Order); 3] = [("oldest first", oldest), ("newest first", newest), ("random", shuffled)];
     for (order, ids) in orders {
         let per_removal = |n: u64| {
             let mut engine = farm(n, 2);
