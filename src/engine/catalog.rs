@@ -268,10 +268,21 @@ mod tests {
             }
         };
         check(&catalog, &jobs);
-        for gone in [6, 0, 3] {
+        // Removals mark runs dead and, past half of them, drop the dead ones.
+        for gone in [6, 0, 3, 4, 1, 2] {
             let (first, ..) = jobs.remove(gone);
             catalog.forget_owner(CallbackId::from_u32(first));
             check(&catalog, &jobs);
         }
+        assert!(catalog.owners.len() < 10, "dead runs were dropped: {} left", catalog.owners.len());
+        // New jobs after the compaction, one with a reused owner id.
+        for (k, owner) in [(3u32, 7u64), (5000, 99)] {
+            for i in 0..k {
+                catalog.note_owner(CallbackId::from_u32(next + i), owner, i);
+            }
+            jobs.push((next, k, owner));
+            next += k;
+        }
+        check(&catalog, &jobs);
     }
 }
