@@ -273,3 +273,26 @@ fn index_sweeps_are_spread_over_removals() {
     assert!(small.sweep_work <= 16 * removed(2_000), "{small:?}");
     assert!(large.sweep_work * 2 <= small.sweep_work * 9, "4x the removals, about 4x the work: {small:?}\n{large:?}");
 }
+
+#[test]
+fn memory_usage_counts_what_a_host_registers() {
+    let mut engine = Engine::default();
+    let start = engine.memory_usage();
+    for i in 0..100 {
+        engine.register_event_name(&format!("approved{i}")).unwrap();
+    }
+    let named = engine.memory_usage();
+    assert!(named.actions >= start.actions + 100 * 9, "custom names: {start:?} -> {named:?}");
+    assert!(named.symbols > start.symbols, "custom names are interned for good");
+    for i in 0..100 {
+        let spec = CallbackSpec {
+            triggers: vec![format!("complete-work-self-frame{i}")],
+            language: Language::Python,
+            code: format!("universal({i})"),
+            maximum: None,
+        };
+        engine.add_universal(&spec).unwrap();
+    }
+    let universal = engine.memory_usage();
+    assert!(universal.actions >= named.actions + 100 * 40, "universal callbacks: {named:?} -> {universal:?}");
+}

@@ -20,7 +20,7 @@ pub struct MemoryUsage {
     /// Facts kept for `retroactive`.
     pub facts: usize,
     /// The action table (codes and their map), and the records of live global
-    /// callbacks.
+    /// callbacks, universal callbacks and custom event names.
     pub actions: usize,
 }
 

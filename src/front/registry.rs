@@ -340,7 +340,8 @@ impl Registry {
         runs.each(|s| self.symbols.release(s));
     }
 
-    /// Bytes of the action table, the groups and the global callbacks' records.
+    /// Bytes of the action table, and of the records of live global callbacks,
+    /// universal callbacks and custom event names.
     pub fn table_bytes(&self) -> (usize, usize) {
         let actions = self.actions.capacity() * std::mem::size_of::<Option<(Arc<Action>, u32)>>()
             + self
@@ -354,7 +355,16 @@ impl Registry {
             + (self.free_actions.capacity() + self.fresh_actions.capacity()) * 4;
         let globals = self.globals_live.capacity() * (std::mem::size_of::<(CallbackId, SymbolRuns)>() + 1)
             + self.globals_live.values().map(SymbolRuns::heap_bytes).sum::<usize>();
-        (actions, globals)
+        // Universal callbacks (their source, and their tree at one node per atom) and
+        // custom event names: they grow with what a host registers, and stay.
+        let universal = self.universal.capacity() * std::mem::size_of::<Universal>()
+            + self
+                .universal
+                .iter()
+                .map(|u| u.source.capacity() + atom_count(&u.expr) as usize * std::mem::size_of::<Expr>() * 2)
+                .sum::<usize>();
+        let custom = self.custom.iter().map(|n| n.len() + 16).sum::<usize>();
+        (actions, globals + universal + custom)
     }
 
     /// Parses, checks and resolves one callback.
