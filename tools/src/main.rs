@@ -38,6 +38,10 @@ enum Command {
         /// Register a custom event name (repeatable).
         #[arg(long = "event-name")]
         event_names: Vec<String>,
+        /// Also write the replay as one self-contained HTML page: swimlanes, firings
+        /// and their causes, the dependency graph.
+        #[arg(long)]
+        timeline: Option<String>,
     },
     /// Print a trigger's canonical form and compiled circuit, or its error.
     Check {
@@ -45,7 +49,12 @@ enum Command {
         trigger: String,
     },
     /// Run the documented Qube scenarios on the built-in farm simulator.
-    Demo,
+    Demo {
+        /// Also write the run as one self-contained HTML page: swimlanes, firings and
+        /// their causes, the dependency graph.
+        #[arg(long)]
+        timeline: Option<String>,
+    },
     /// Build a seeded synthetic farm, register it, replay its frame events, and print
     /// the figures as one JSON object (progress on standard error).
     Bench(BenchArgs),
@@ -95,12 +104,12 @@ struct BenchArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { file, batch, retroactive, start_time, callbacks_conf, event_names } => {
+        Command::Run { file, batch, retroactive, start_time, callbacks_conf, event_names, timeline } => {
             let config = Config { retroactive, start_time, ..Config::default() };
-            run(file, batch, config, callbacks_conf, &event_names)
+            run(file, batch, config, callbacks_conf, &event_names, timeline)
         }
         Command::Check { trigger } => check(&trigger),
-        Command::Demo => demo(),
+        Command::Demo { timeline } => demo(timeline.as_deref()),
         Command::Bench(args) => bench(&args),
     };
     match result {
@@ -118,6 +127,7 @@ fn run(
     config: Config,
     conf: Option<String>,
     event_names: &[String],
+    timeline: Option<String>,
 ) -> Result<ExitCode, String> {
     let mut engine = Engine::new(config);
     for name in event_names {
@@ -132,10 +142,27 @@ fn run(
         None => Mode::OneByOne,
     };
     // The whole replay runs on a thread of the batch pool: see `on_pool_thread`.
-    trigwire::on_pool_thread(|| replay_log(file.as_deref(), engine, mode))
+    trigwire::on_pool_thread(|| match timeline {
+        None => replay_log(file.as_deref(), engine, mode, |_| Ok(())),
+        Some(page) => {
+            let mut recorder = trigwire_tools::timeline::Recorder::new(engine);
+            recorder.timeline_mut().set_title(&format!("trigwire run {}", file.as_deref().unwrap_or("-")));
+            for name in event_names {
+                recorder.timeline_mut().register_event_name(name);
+            }
+            replay_log(file.as_deref(), recorder, mode, |r| r.timeline().write_html(&page))
+        }
+    })
 }
 
-fn replay_log(file: Option<&str>, engine: Engine, mode: Mode) -> Result<ExitCode, String> {
+/// Replays the log onto `engine` (the engine, or the engine inside a timeline
+/// recorder), then hands it to `after` (which writes the timeline).
+fn replay_log<A: trigwire::Apply>(
+    file: Option<&str>,
+    engine: A,
+    mode: Mode,
+    after: impl FnOnce(&A) -> Result<(), String>,
+) -> Result<ExitCode, String> {
     let mut input = open_input(file)?;
     let mut replay = Replay::new(engine);
     let stdout = std::io::stdout();
@@ -159,6 +186,7 @@ fn replay_log(file: Option<&str>, engine: Engine, mode: Mode) -> Result<ExitCode
     replay.finish(&mut output);
     write_output(&mut out, &mut output)?;
     out.flush().map_err(|e| e.to_string())?;
+    after(replay.engine())?;
     Ok(if replay.rejected() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
@@ -233,14 +261,18 @@ fn check(trigger: &str) -> Result<ExitCode, String> {
     }
 }
 
-fn demo() -> Result<ExitCode, String> {
+fn demo(timeline: Option<&str>) -> Result<ExitCode, String> {
     println!("trigwire demo: the documented Qube scenarios on a four-frame shot, one farm second a step\n");
     for line in trigwire_tools::sim::DEMO_JOBS {
         println!("  {line}");
     }
     println!();
-    for line in trigwire_tools::sim::demo() {
+    let farm = trigwire_tools::sim::demo_farm().map_err(|e| e.to_string())?;
+    for line in farm.timeline() {
         println!("{line}");
+    }
+    if let Some(page) = timeline {
+        farm.recorded().write_html(page)?;
     }
     Ok(ExitCode::SUCCESS)
 }
