@@ -145,6 +145,8 @@ fn run(
     trigwire::on_pool_thread(|| match timeline {
         None => replay_log(file.as_deref(), engine, mode, |_| Ok(())),
         Some(page) => {
+            // Fail before the replay, not after it, when the page cannot be written.
+            std::fs::File::create(&page).map_err(|e| format!("cannot write {page}: {e}"))?;
             let mut recorder = trigwire_tools::timeline::Recorder::new(engine);
             recorder.timeline_mut().set_title(&format!("trigwire run {}", file.as_deref().unwrap_or("-")));
             for name in event_names {

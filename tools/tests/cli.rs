@@ -256,3 +256,11 @@ fn run_timeline_writes_a_page_and_changes_no_output() {
         assert_eq!(batched, html, "--batch {batch} drew another page");
     }
 }
+
+#[test]
+fn run_timeline_to_an_unwritable_path_fails_before_replaying() {
+    let out = trigwire(&["run", "-", "--timeline", "/nonexistent-dir/page.html"], TIMELINE_LOG);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot write /nonexistent-dir/page.html"), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "", "nothing was replayed");
+}
