@@ -131,7 +131,7 @@ pub mod qube {
 }
 
 pub use engine::{explain, on_pool_thread, BatchFiring, Compiled, Config, Engine, MemoryUsage, Stats, Submission};
-pub use error::{Error, ErrorKind, WireFault};
+pub use error::{Error, ErrorKind, LimitName, WireFault};
 pub use front::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};
 pub use front::registry::{Action, Limits};
 pub use host::command::{Apply, Command, JobFeed, Outcome, Reply};

@@ -38,6 +38,10 @@ enum Command {
         /// Register a custom event name (repeatable).
         #[arg(long = "event-name")]
         event_names: Vec<String>,
+        /// The longest input line accepted, in bytes (Limits::line_bytes, default 256
+        /// MiB); a longer line is rejected without being read whole.
+        #[arg(long)]
+        max_line_bytes: Option<u64>,
     },
     /// Print a trigger's canonical form and compiled circuit, or its error.
     Check {
@@ -95,8 +99,11 @@ struct BenchArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { file, batch, retroactive, start_time, callbacks_conf, event_names } => {
-            let config = Config { retroactive, start_time, ..Config::default() };
+        Command::Run { file, batch, retroactive, start_time, callbacks_conf, event_names, max_line_bytes } => {
+            let mut config = Config { retroactive, start_time, ..Config::default() };
+            if let Some(max) = max_line_bytes {
+                config.limits.line_bytes = max;
+            }
             run(file, batch, config, callbacks_conf, &event_names)
         }
         Command::Check { trigger } => check(&trigger),
@@ -137,7 +144,12 @@ fn run(
 
 fn replay_log(file: Option<&str>, engine: Engine, mode: Mode) -> Result<ExitCode, String> {
     let mut input = open_input(file)?;
+    let line_bytes = engine.limits().line_bytes;
     let mut replay = Replay::new(engine);
+    replay.limit_lines(line_bytes);
+    // A line past the limit is read only as far as the byte past it, which is what the
+    // replay needs to reject it; the rest is skipped unread into memory.
+    let keep = usize::try_from(line_bytes).unwrap_or(usize::MAX).saturating_add(1);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(IO_BUFFER, stdout.lock());
     let mut buffer = Vec::new();
@@ -150,7 +162,8 @@ fn replay_log(file: Option<&str>, engine: Engine, mode: Mode) -> Result<ExitCode
             out.flush().map_err(|e| e.to_string())?;
         }
         buffer.clear();
-        if input.reader.read_until(b'\n', &mut buffer).map_err(|e| format!("cannot read input: {e}"))? == 0 {
+        if read_line_bounded(&mut input.reader, &mut buffer, keep).map_err(|e| format!("cannot read input: {e}"))? == 0
+        {
             break;
         }
         replay.feed(buffer.strip_suffix(b"\n").unwrap_or(&buffer), mode, &mut output);
@@ -160,6 +173,33 @@ fn replay_log(file: Option<&str>, engine: Engine, mode: Mode) -> Result<ExitCode
     write_output(&mut out, &mut output)?;
     out.flush().map_err(|e| e.to_string())?;
     Ok(if replay.rejected() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Reads one line, its `\n` included, keeping at most `keep` bytes of it in `buffer` and
+/// skipping the rest; returns how many bytes were read (0 at the end of the input).
+fn read_line_bounded(reader: &mut impl BufRead, buffer: &mut Vec<u8>, keep: usize) -> std::io::Result<usize> {
+    let mut read = 0;
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(read);
+        }
+        let (used, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (chunk.len(), false),
+        };
+        let room = keep.saturating_sub(buffer.len());
+        buffer.extend_from_slice(&chunk[..used.min(room)]);
+        reader.consume(used);
+        read += used;
+        if done {
+            return Ok(read);
+        }
+    }
 }
 
 /// The size of the input and output buffers of `trigwire run`.
