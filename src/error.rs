@@ -14,7 +14,9 @@ pub enum ErrorKind {
     Dependency,
     /// A submission with no jobs.
     EmptySubmission,
-    /// A job id that is 0, live, repeated in the submission, or past `u64::MAX`.
+    /// A job id that is 0, live, repeated in the submission, or past `u64::MAX`; or a
+    /// submission's first job whose id is that of a process group with live jobs, which
+    /// it would join by accident (unless its `pgrp` names that group).
     BadJobId,
     /// A `pgrp` that names no live process group.
     UnknownGroup,

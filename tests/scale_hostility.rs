@@ -5,17 +5,19 @@
 //! firings); every submission path is near-linear, shown by the engine's own count of
 //! its planning work (`Stats::plan_steps`) at sizes 4× apart, never by a clock.
 //!
-//! The sizes are small enough for CI in a debug build. `TRIGWIRE_SCALE=N` multiplies
-//! them by N (and, for the amplification cases, takes the limits N/1000 of their
-//! defaults, so `TRIGWIRE_SCALE=1000` runs them at the default limits):
+//! The sizes are small enough for CI in a debug build: the near-linear cases compare
+//! n = 1,000 with 4n, and the amplification cases run at 1/1000 of the default limits.
+//! By hand, `TRIGWIRE_SCALE=N` multiplies n by N, and `TRIGWIRE_FULL_LIMITS=1` runs the
+//! amplification cases at the default limits (8 jobs of 1,000,000 subjobs each):
 //!
 //! ```sh
-//! TRIGWIRE_SCALE=1000 cargo test --release --test scale_hostility
+//! TRIGWIRE_SCALE=50 TRIGWIRE_FULL_LIMITS=1 cargo test --release --test scale_hostility
 //! ```
 //!
-//! At that scale the near-linear cases submit 16,000 unlabelled jobs in one submission,
-//! 200,000 labelled jobs, and triggers of 160,000 atoms, which took 7 minutes, 15 s and
-//! 31 s before they were made linear.
+//! At that scale the near-linear cases submit 200,000 unlabelled jobs in one submission,
+//! 200,000 labelled jobs, and triggers of 200,000 atoms; before they were made linear,
+//! 16,000 unlabelled jobs took 7 minutes, 200,000 labelled jobs 15 s, and 160,000 atoms
+//! 31 s.
 
 use trigwire::pipeline::{Pipeline, PipelineConfig};
 use trigwire::syntax::{ParseErrorKind, ParseLimits};
@@ -30,11 +32,14 @@ fn scale() -> u64 {
     std::env::var("TRIGWIRE_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1).max(1)
 }
 
-/// The default limits, the per-submission and per-job ones taken at `scale()`/1000 of
-/// their defaults (never below 1).
+/// The default limits, the per-submission and per-job ones at 1/1000 of their
+/// defaults unless `TRIGWIRE_FULL_LIMITS` is set.
 fn scaled_limits() -> Limits {
     let d = Limits::default();
-    let s = |v: u64| (v / 1000 * scale()).max(1);
+    if std::env::var_os("TRIGWIRE_FULL_LIMITS").is_some() {
+        return d;
+    }
+    let s = |v: u64| (v / 1000).max(1);
     Limits {
         subjobs: s(d.subjobs),
         submission_instances: s(d.submission_instances),
@@ -329,7 +334,7 @@ fn a_reused_id_does_not_join_a_live_group() {
         callbacks: vec![CallbackSpec::qube("complete-job-render", "unblock-self")],
         ..JobSpec::default()
     };
-    let e = engine.submit(&[reuse.clone()], &mut out).expect_err("the id of a live group");
+    let e = engine.submit(std::slice::from_ref(&reuse), &mut out).expect_err("the id of a live group");
     assert_eq!((e.kind(), e.field(), e.job()), (&ErrorKind::BadJobId, Some("id"), Some((0, 0))));
     assert!(e.message().contains("process group 10, which is still live (job 11)"), "{}", e.message());
     assert_eq!(engine.live_jobs(), 1);
@@ -341,7 +346,7 @@ fn a_reused_id_does_not_join_a_live_group() {
     assert_eq!(fa, fb);
     // Naming the group joins it on purpose; then `render` is taken there.
     let join = JobSpec { pgrp: Some(10), ..reuse.clone() };
-    let e = engine.submit(&[join.clone()], &mut out).expect_err("render is job 11's label in group 10");
+    let e = engine.submit(std::slice::from_ref(&join), &mut out).expect_err("render is job 11's label in group 10");
     assert_eq!(e.kind(), &ErrorKind::BadLabel);
     let join = JobSpec { label: Some("second".into()), ..join };
     engine.submit(&[join], &mut out).expect("joins group 10 by name");

@@ -195,8 +195,10 @@ pub struct Limits {
     pub submission_atoms: u64,
     /// Most bytes in one line of the wire format (`trigwire run --max-line-bytes`),
     /// without its line end. Default 256 MiB: the one-line submission of 10,000 jobs ×
-    /// 100 frames of the host-boundary bench is 102 MB. A longer line is rejected
-    /// unread past the limit. [`ErrorKind::OverLimit`] with [`LimitName::LineBytes`].
+    /// 100 frames of the host-boundary bench is 115 MB. A longer line is rejected
+    /// ([`ErrorKind::OverLimit`] with [`LimitName::LineBytes`]); `trigwire run` keeps
+    /// no more than the limit of it in memory. Read by hosts of the wire format
+    /// (`Replay::limit_lines`), not by the engine.
     pub line_bytes: u64,
 }
 
