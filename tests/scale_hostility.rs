@@ -280,6 +280,30 @@ fn unlabelled_jobs_take_linear_work() {
 }
 
 #[test]
+fn a_group_joined_one_unlabelled_job_at_a_time_takes_linear_work() {
+    // Each submission's search for a free `qubeN` started at qube0: quadratic over a
+    // group that grows one submission at a time.
+    near_linear("one job per submission into one group", |n| {
+        let mut engine = Engine::default();
+        engine.submit(&[JobSpec::default()], &mut Vec::new()).expect("group 1");
+        let before = engine.stats().plan_steps;
+        for _ in 1..n {
+            engine.submit(&[JobSpec { pgrp: Some(1), ..JobSpec::default() }], &mut Vec::new()).expect("joins");
+        }
+        engine.stats().plan_steps - before
+    });
+    // Still the smallest free label: a removed one is taken again first.
+    let mut engine = Engine::default();
+    let mut out = Vec::new();
+    engine.submit(&vec![JobSpec::default(); 5], &mut out).expect("qube0..qube4");
+    engine.remove_job(3, &mut out).expect("qube2");
+    engine.remove_job(2, &mut out).expect("qube1");
+    let sub = engine.submit(&vec![JobSpec { pgrp: Some(1), ..JobSpec::default() }; 3], &mut out).expect("joins");
+    let labels: Vec<Option<&str>> = sub.ids.iter().map(|&id| engine.label(id)).collect();
+    assert_eq!(labels, [Some("qube1"), Some("qube2"), Some("qube5")]);
+}
+
+#[test]
 fn labelled_jobs_and_ids_take_linear_work() {
     // 200,000 labelled jobs took 15 s; explicit ids were checked with Vec::contains.
     near_linear("labelled jobs with ids", |n| {

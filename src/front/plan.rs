@@ -109,6 +109,8 @@ pub(crate) struct Plan {
     pub pgrp: u64,
     callbacks: Planned,
     next_callback: u32,
+    /// Where each group's search for generated labels stopped.
+    floors: Vec<(u64, u64)>,
 }
 
 impl Plan {
@@ -358,19 +360,28 @@ impl Registry {
         if planner.count == 0 {
             return Err(Error::new(ErrorKind::EmptySubmission, "empty submission; expected at least one job"));
         }
-        self.generate_labels(&mut planner);
+        let floors = self.generate_labels(&mut planner);
         let pgrp = planner.jobs[0].1.pgrp;
-        Ok(Plan { jobs: planner.jobs, pgrp, callbacks: planner.callbacks, next_callback: planner.next_callback })
+        Ok(Plan {
+            jobs: planner.jobs,
+            pgrp,
+            callbacks: planner.callbacks,
+            next_callback: planner.next_callback,
+            floors,
+        })
     }
 
     /// Gives each unlabelled job, in order, the smallest `qubeN` free in its group.
     /// Within one submission the free numbers of a group only grow, so each group's
-    /// search resumes where it stopped: linear in the jobs, not quadratic.
-    fn generate_labels(&mut self, planner: &mut Planner) {
+    /// search resumes where it stopped: linear in the jobs, not quadratic. It starts at
+    /// the group's floor (`Registry::qube_floor`), so a group joined by one unlabelled
+    /// job at a time is not searched from `qube0` each time. Returns where each group's
+    /// search stopped: the floors once the plan is committed.
+    fn generate_labels(&mut self, planner: &mut Planner) -> Vec<(u64, u64)> {
         let mut next: HashMap<u64, u64> = HashMap::new();
         for &at in &planner.unlabeled {
             let pgrp = planner.jobs[at].1.pgrp;
-            let n = next.entry(pgrp).or_insert(0);
+            let n = next.entry(pgrp).or_insert_with(|| self.qube_floor.get(&pgrp).copied().unwrap_or(0));
             let sym = loop {
                 self.plan_steps += 1;
                 let sym = self.symbols.intern(&format!("qube{n}"));
@@ -381,6 +392,7 @@ impl Registry {
             };
             planner.jobs[at].1.label = sym;
         }
+        next.into_iter().collect()
     }
 
     /// Applies a plan made by [`Registry::finish_plan`] with no change in between.
@@ -391,6 +403,8 @@ impl Registry {
             self.jobs.insert(*id, record.clone());
         }
         self.next_callback = plan.next_callback;
+        // Every `qubeN` below where a search stopped is now live in its group.
+        self.qube_floor.extend(plan.floors.iter().copied());
     }
 }
 

@@ -240,6 +240,10 @@ pub(crate) struct Registry {
     globals: u32,
     /// Work counted planning submissions ([`crate::Stats::plan_steps`]).
     pub plan_steps: u64,
+    /// Per live group, a number below which every `qubeN` is a live label of the group,
+    /// where the search for a generated label starts. A hint: a group without one
+    /// starts at 0, which is always right, so a snapshot may leave it out.
+    pub(super) qube_floor: HashMap<u64, u64>,
 }
 
 impl Registry {
@@ -381,6 +385,12 @@ impl Registry {
             group.remove(&record.label);
             if group.is_empty() {
                 self.groups.remove(&record.pgrp);
+                self.qube_floor.remove(&record.pgrp);
+            } else if let Some(n) = generated_number(self.symbols.resolve(record.label)) {
+                // `qubeN` is free again: the search must reach it.
+                if let Some(floor) = self.qube_floor.get_mut(&record.pgrp) {
+                    *floor = (*floor).min(n);
+                }
             }
         }
         Ok(record)
@@ -436,6 +446,14 @@ impl Registry {
     pub fn label_holder(&self, pgrp: u64, label: Symbol) -> Option<u64> {
         self.groups.get(&pgrp).and_then(|g| g.get(&label)).copied()
     }
+}
+
+/// `N` if `label` is `qubeN` as a generated label spells it (no leading zero).
+fn generated_number(label: &str) -> Option<u64> {
+    let digits = label.strip_prefix("qube")?;
+    let canonical =
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && (digits == "0" || !digits.starts_with('0'));
+    canonical.then(|| digits.parse().ok()).flatten()
 }
 
 /// `n` in decimal, written into the end of `buf`.
