@@ -264,3 +264,26 @@ fn run_timeline_to_an_unwritable_path_fails_before_replaying() {
     assert!(text(&out.stderr).contains("cannot write /nonexistent-dir/page.html"), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "", "nothing was replayed");
 }
+
+#[test]
+fn run_refuses_a_line_past_max_line_bytes_and_goes_on() {
+    // A 1 MB line against a 1 KB limit, with `\r\n` line ends around it: the line is
+    // refused with the position of the first byte past the limit, and the next line
+    // (exactly at the limit, `\r` aside) is applied.
+    let long = format!("{{\"submit\": [{{\"label\": \"{}\"}}]}}", "a".repeat(1 << 20));
+    let head = "{\"submit\": [{\"id\": 7}]}";
+    let exact = format!("{head}{}", " ".repeat(1024 - head.len()));
+    let out = trigwire(&["run", "--max-line-bytes", "1024"], &format!("{long}\r\n{exact}\r\n"));
+    assert_eq!(out.status.code(), Some(1), "a line was rejected");
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "{\"line\":1,\"error\":{\"message\":\"the line is longer than the limit of 1024 bytes \
+             (Limits::line_bytes, --max-line-bytes); byte 1024 is past it\",\"span\":[1024,1025]}}",
+            "{\"line\":2,\"submitted\":[7],\"pgrp\":7}",
+        ]
+    );
+    assert!(text(&out.stderr).contains("line 1: error: the line is longer than the limit of 1024 bytes"));
+}
