@@ -43,6 +43,10 @@ pub struct Stats {
     /// of the periodic compaction; see `src/engine/catalog.rs`): a removal costs
     /// O(log n) plus amortised O(1), in any order.
     pub removal_steps: u64,
+    /// Work done planning submissions: id and label lookups, generated-label probes,
+    /// and the comparisons and lookups that find repeated atoms and children in a
+    /// trigger. Linear in what is submitted (`tests/scale_hostility.rs` holds it to that).
+    pub plan_steps: u64,
 }
 
 /// The compiled matcher behind [`crate::Engine`]: everything but [`Compiled::stats`]

@@ -169,7 +169,7 @@ impl Engine {
 
     /// Work counters: postings touched and circuits checked, for tests and benchmarks.
     pub fn stats(&self) -> Stats {
-        self.matcher.stats()
+        Stats { plan_steps: self.reg.plan_steps, ..self.matcher.stats() }
     }
 
     /// Registers an event name beyond the built-in ones, for triggers and events alike.
@@ -499,6 +499,11 @@ impl Engine {
         }
     }
 
+    /// The limits the engine was configured with.
+    pub fn limits(&self) -> &Limits {
+        &self.reg.limits
+    }
+
     /// The current Qube time.
     pub fn now(&self) -> u64 {
         self.now
@@ -519,8 +524,7 @@ impl Engine {
     pub fn memory_usage(&self) -> MemoryUsage {
         let jobs = self.reg.jobs.capacity() * (std::mem::size_of::<(u64, JobRecord)>() + 1)
             + self.reg.jobs.values().map(|r| r.agenda.heap_bytes() + r.symbols.heap_bytes()).sum::<usize>()
-            + self.reg.groups.capacity() * 49
-            + self.reg.groups.values().map(|g| g.capacity() * 13).sum::<usize>();
+            + self.reg.group_bytes();
         let (actions, globals) = self.reg.table_bytes();
         let facts = self.facts.as_ref().map_or(0, Facts::heap_bytes);
         let matcher = self.matcher.memory();

@@ -1,6 +1,8 @@
 //! The data-driven conformance suite: every directory under `tests/data/` is a case
 //! with a farm log (`log.jsonl`), the expected output (`expected.jsonl`) and optional
-//! options (`config.json`: `{"retroactive": bool, "start_time": T, "event_names": [..]}`). Each case
+//! options (`config.json`: `{"retroactive": bool, "start_time": T, "event_names": [..],
+//! "limits": {"subjobs": N, "submission_instances": N, "submission_callbacks": N,
+//! "submission_atoms": N, "line_bytes": N}}`). Each case
 //! runs through every execution mode: one event at a time, batches of 1, 3 and 4096
 //! events, and the channel pipeline (whose outcomes are compared with `Engine::apply`
 //! one command at a time). Adding a case is adding a directory; `UPDATE_EXPECT=1 cargo test
@@ -38,6 +40,18 @@ fn engine_for(case: &Path) -> (Config, Vec<String>) {
         let v: Value = serde_json::from_str(&text).expect("config.json is JSON");
         config.retroactive = v["retroactive"].as_bool().unwrap_or(false);
         config.start_time = v["start_time"].as_u64().unwrap_or(0);
+        let limits = &mut config.limits;
+        for (key, field) in [
+            ("subjobs", &mut limits.subjobs),
+            ("submission_instances", &mut limits.submission_instances),
+            ("submission_callbacks", &mut limits.submission_callbacks),
+            ("submission_atoms", &mut limits.submission_atoms),
+            ("line_bytes", &mut limits.line_bytes),
+        ] {
+            if let Some(n) = v["limits"][key].as_u64() {
+                *field = n;
+            }
+        }
         if let Some(list) = v["event_names"].as_array() {
             names = list.iter().map(|n| n.as_str().expect("names are strings").to_string()).collect();
         }
@@ -55,7 +69,11 @@ fn compiled(case: &Path) -> Engine {
 }
 
 fn replay_compiled(case: &Path, log: &[u8], mode: Mode) -> Vec<Value> {
-    values(&Replay::new(compiled(case)).run_bytes(log, mode))
+    let engine = compiled(case);
+    let line_bytes = engine.limits().line_bytes;
+    let mut replay = Replay::new(engine);
+    replay.limit_lines(line_bytes);
+    values(&replay.run_bytes(log, mode))
 }
 
 /// The log's commands (blank and undecodable lines left out) through the pipeline from
@@ -109,7 +127,9 @@ fn replay_reference(case: &Path, log: &[u8]) -> Vec<Value> {
     for n in &names {
         engine.register_event_name(n).expect("valid custom name");
     }
-    values(&Replay::new(engine).run_bytes(log, Mode::OneByOne))
+    let mut replay = Replay::new(engine);
+    replay.limit_lines(config.limits.line_bytes);
+    values(&replay.run_bytes(log, Mode::OneByOne))
 }
 
 fn render(lines: &[Value]) -> String {
