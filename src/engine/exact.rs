@@ -266,6 +266,16 @@ impl Exact {
         }
     }
 
+    /// Every non-empty cell with its symbol, for explanations (not on a hot path).
+    pub fn cells_by_symbol(&self) -> Box<dyn Iterator<Item = (Symbol, &Cell)> + '_> {
+        match self {
+            Exact::Dense { base, cells, .. } => Box::new(
+                cells.iter().enumerate().filter(|(_, c)| !c.is_empty()).map(move |(i, c)| (Symbol::from_u32(base + i as u32), c)),
+            ),
+            Exact::Sparse(map) => Box::new(map.iter().map(|(s, c)| (*s, c))),
+        }
+    }
+
     /// Keeps the live postings, moving lists from `old` into `new`.
     pub fn retain(&mut self, live: &dyn Fn(CallbackId) -> bool, old: &Arena, new: &mut Arena) {
         let rebuild = |cell: &mut Cell, new: &mut Arena| {

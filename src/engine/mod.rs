@@ -44,13 +44,16 @@ mod explain;
 mod facts;
 mod index;
 mod memory;
+mod metrics;
 mod postings;
 mod prefetch;
 mod scratch;
 
 pub use compiled::{Compiled, Stats};
-pub use explain::explain;
+pub use explain::{explain, AtomState, CallbackExplanation, Explanation, Gate, GateKind};
 pub use memory::MemoryUsage;
+pub use metrics::{Metrics, COMMAND_KINDS};
+pub(crate) use metrics::Counters;
 
 use crate::error::{Error, ErrorKind};
 use crate::front::ids::CallbackId;
@@ -130,6 +133,8 @@ pub struct Engine {
     now: u64,
     // Scratch: reused buffers only.
     scratch: Scratch,
+    // Counters (`metrics.rs`): neither state nor scratch, like `Stats`.
+    pub(crate) counters: Counters,
 }
 
 /// A clone has the same state and fresh scratch.
@@ -141,6 +146,7 @@ impl Clone for Engine {
             facts: self.facts.clone(),
             now: self.now,
             scratch: Scratch::default(),
+            counters: self.counters.clone(),
         }
     }
 }
@@ -161,6 +167,7 @@ impl Engine {
             facts,
             now: config.start_time,
             scratch: Scratch::default(),
+            counters: Counters::default(),
         }
     }
 
@@ -281,7 +288,9 @@ impl Engine {
     /// At most eight index lookups, then one step per posting found. No allocation
     /// beyond growing `out`.
     pub fn process(&mut self, event: &Event, out: &mut Vec<Firing>) -> Result<(), Error> {
-        self.publishing(out, |engine, raw| engine.dispatch(event, Cause::Event, raw))
+        self.publishing(out, |engine, raw| engine.dispatch(event, Cause::Event, raw))?;
+        self.counters.events += 1;
+        Ok(())
     }
 
     /// Processes a batch of events. The firings are exactly those of calling
@@ -306,7 +315,10 @@ impl Engine {
     ) -> Vec<(usize, Error)> {
         let mut raw = std::mem::take(&mut self.scratch.raw_batch);
         raw.clear();
-        let rejected = batch::in_pool(events.len(), || self.process_batch_here(events, &mut raw));
+        let len = events.len();
+        let rejected = batch::in_pool(len, || self.process_batch_here(events, &mut raw));
+        self.counters.events += (len - rejected.len()) as u64;
+        self.counters.firings += raw.len() as u64;
         out.reserve(raw.len());
         out.extend(raw.iter().map(|r| BatchFiring { event: r.event, firing: self.published(&r.firing) }));
         self.scratch.raw_batch = raw;
@@ -421,7 +433,8 @@ impl Engine {
     }
 
     /// Appends the published form of `raw` to `out`.
-    fn publish(&self, raw: &[RawFiring], out: &mut Vec<Firing>) {
+    fn publish(&mut self, raw: &[RawFiring], out: &mut Vec<Firing>) {
+        self.counters.firings += raw.len() as u64;
         out.reserve(raw.len());
         out.extend(raw.iter().map(|r| self.published(r)));
     }
@@ -457,6 +470,23 @@ impl Engine {
     /// How many jobs are live.
     pub fn live_jobs(&self) -> usize {
         self.reg.jobs.len()
+    }
+
+    /// The counters a scheduler exports: commands by kind, events, firings,
+    /// rejections, live jobs, live callbacks waiting and fired, and memory by structure.
+    /// [`Metrics::prometheus`] writes them in the Prometheus text format.
+    ///
+    /// # Performance
+    /// Reads every callback's state once (to count those that fired).
+    pub fn metrics(&self) -> Metrics {
+        let (waiting, fired) = self.matcher.callbacks_by_count();
+        Metrics {
+            jobs: self.reg.jobs.len() as u64,
+            callbacks_waiting: waiting,
+            callbacks_fired: fired,
+            memory: self.memory_usage(),
+            ..Metrics::from_counters(&self.counters)
+        }
     }
 
     /// Bytes held, by structure.

@@ -15,7 +15,7 @@
 //! then its registration firings; for an event or a clock move, its firings. A rejected
 //! command has exactly one outcome, [`Outcome::Rejected`], and changed nothing.
 
-use crate::engine::{BatchFiring, Engine, Submission};
+use crate::engine::{BatchFiring, Engine, Explanation, Metrics, Submission};
 use crate::error::Error;
 use crate::front::ids::CallbackId;
 use crate::front::model::{CallbackSpec, Event, Firing, JobSpec};
@@ -34,6 +34,16 @@ pub enum Command {
     Time(u64),
     /// Remove a live job ([`Engine::remove_job`]).
     Remove(u64),
+    /// Explain a live job's callbacks, or those about one work item
+    /// ([`Engine::explain`]); answered by [`Outcome::Explained`].
+    Explain {
+        /// The job.
+        job: u64,
+        /// Only the callbacks with an atom about this work item.
+        work: Option<String>,
+    },
+    /// Report the counters ([`Engine::metrics`]); answered by [`Outcome::Metrics`].
+    Metrics,
 }
 
 impl Command {
@@ -45,6 +55,8 @@ impl Command {
             Command::Event(_) => "event",
             Command::Time(_) => "time",
             Command::Remove(_) => "remove",
+            Command::Explain { .. } => "explain",
+            Command::Metrics => "metrics",
         }
     }
 }
@@ -64,6 +76,10 @@ pub enum Outcome {
     },
     /// A callback fired.
     Fired(Firing),
+    /// The answer to [`Command::Explain`].
+    Explained(Explanation),
+    /// The answer to [`Command::Metrics`] (the command itself counted).
+    Metrics(Metrics),
     /// The command was rejected and changed nothing.
     Rejected(Error),
 }
@@ -119,7 +135,19 @@ impl Apply for Engine {
 
     fn submit_each(&mut self, feed: &mut JobFeed<'_>, out: &mut Vec<Outcome>) -> Result<(), Error> {
         let mut firings = Vec::new();
-        let submission = Engine::submit_each(self, feed, &mut firings)?;
+        // A fault of the feed itself (the host's decoding) is not a command.
+        let mut fed = true;
+        let feeding = |take: &mut dyn FnMut(&JobSpec)| {
+            let result = feed(take);
+            fed = result.is_ok();
+            result
+        };
+        let result = Engine::submit_each(self, feeding, &mut firings);
+        if fed {
+            self.counters.command("submit", 1);
+            self.counters.rejections += u64::from(result.is_err());
+        }
+        let submission = result?;
         out.push(Outcome::Submitted(submission));
         out.extend(firings.into_iter().map(Outcome::Fired));
         Ok(())
@@ -156,6 +184,13 @@ impl Engine {
     /// # Errors
     /// Whatever the command's own method rejects.
     pub fn apply(&mut self, command: &Command, out: &mut Vec<Outcome>) -> Result<(), Error> {
+        self.counters.command(command.kind(), 1);
+        let result = self.apply_counted(command, out);
+        self.counters.rejections += u64::from(result.is_err());
+        result
+    }
+
+    fn apply_counted(&mut self, command: &Command, out: &mut Vec<Outcome>) -> Result<(), Error> {
         let mut firings = Vec::new();
         match command {
             Command::Submit(jobs) => {
@@ -169,6 +204,8 @@ impl Engine {
             Command::Event(event) => self.process(event, &mut firings)?,
             Command::Time(to) => self.advance_clock(*to, &mut firings)?,
             Command::Remove(job) => self.remove_job(*job, &mut firings)?,
+            Command::Explain { job, work } => out.push(Outcome::Explained(self.explain(*job, work.as_deref())?)),
+            Command::Metrics => out.push(Outcome::Metrics(self.metrics())),
         }
         out.extend(firings.into_iter().map(Outcome::Fired));
         Ok(())
@@ -193,6 +230,8 @@ impl Engine {
                 }));
                 fired.clear();
                 let rejected = self.process_batch_of(events.iter().copied(), &mut fired);
+                self.counters.command("event", run as u64);
+                self.counters.rejections += rejected.len() as u64;
                 merge_batch(i, run, rejected, &mut fired, out);
                 i += run;
                 continue;

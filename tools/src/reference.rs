@@ -19,8 +19,9 @@ use trigwire::syntax::{
     parse, Atom, AtomKind, Context, CustomNames, EventName, Expr, Extra, Name, ParseErrorKind, Schedule, Span,
 };
 use trigwire::{
-    Action, Apply, CallbackSpec, Cause, Command, Config, Event, EventExtra, Firing, JobSpec, Language, Outcome,
-    Submission, Target,
+    Action, Apply, AtomState, CallbackExplanation, CallbackSpec, Cause, Command, Config, Event, EventExtra,
+    EventType, Explanation, Firing, Gate, GateKind, JobSpec, Language, Metrics, Outcome, Submission, Target,
+    COMMAND_KINDS,
 };
 use trigwire::{Error, ErrorKind};
 
@@ -53,6 +54,8 @@ pub struct Reference {
     now: u64,
     /// Every accepted event, in order, when `retroactive` is on.
     history: Vec<Event>,
+    /// What [`Command::Metrics`] reports, counted here on its own.
+    metrics: Metrics,
 }
 
 /// A live job.
@@ -125,6 +128,10 @@ impl Reference {
             globals: 0,
             now: config.start_time,
             history: Vec::new(),
+            metrics: Metrics {
+                commands: COMMAND_KINDS.iter().map(|k| (*k, 0)).collect(),
+                ..Metrics::default()
+            },
         }
     }
 
@@ -668,6 +675,20 @@ impl Reference {
 
 impl Apply for Reference {
     fn apply(&mut self, command: &Command, out: &mut Vec<Outcome>) -> Result<(), Error> {
+        *self.metrics.commands.entry(command.kind()).or_default() += 1;
+        let from = out.len();
+        let result = self.apply_counted(command, out);
+        self.metrics.rejections += u64::from(result.is_err());
+        self.metrics.firings += out[from..].iter().filter(|o| matches!(o, Outcome::Fired(_))).count() as u64;
+        if result.is_ok() && matches!(command, Command::Event(_)) {
+            self.metrics.events += 1;
+        }
+        result
+    }
+}
+
+impl Reference {
+    fn apply_counted(&mut self, command: &Command, out: &mut Vec<Outcome>) -> Result<(), Error> {
         let mut firings = Vec::new();
         match command {
             Command::Submit(jobs) => {
@@ -681,12 +702,152 @@ impl Apply for Reference {
             Command::Event(event) => self.process(event, &mut firings)?,
             Command::Time(to) => self.advance_clock(*to, &mut firings)?,
             Command::Remove(job) => self.remove_job(*job, &mut firings)?,
+            Command::Explain { job, work } => out.push(Outcome::Explained(self.explain(*job, work.as_deref())?)),
+            Command::Metrics => {
+                let alive = self.callbacks.iter().filter(|c| c.alive);
+                let fired = alive.clone().filter(|c| c.count > 0).count() as u64;
+                out.push(Outcome::Metrics(Metrics {
+                    jobs: self.jobs.len() as u64,
+                    callbacks_fired: fired,
+                    callbacks_waiting: alive.count() as u64 - fired,
+                    ..self.metrics.clone()
+                }));
+            }
             // `Command` grows with the engine; the oracle must learn each new command
             // before a test can compare it, so an unknown one stops the test loudly.
             other => unimplemented!("the reference semantics do not implement {other:?}"),
         }
         out.extend(firings.into_iter().map(Outcome::Fired));
         Ok(())
+    }
+}
+
+// -- explanations ---------------------------------------------------------------------
+
+impl Reference {
+    /// A live job's callbacks with their atoms met or not, as [`trigwire::Engine::explain`]
+    /// documents it: written from the callbacks' own parsed triggers.
+    ///
+    /// # Errors
+    /// A job that is not live.
+    pub fn explain(&self, job: u64, work: Option<&str>) -> Result<Explanation, Error> {
+        let j = self.jobs.get(&job).ok_or_else(|| Error::new(ErrorKind::UnknownJob, format!("job {job} is not live")))?;
+        let mut callbacks = Vec::new();
+        for &id in &j.callbacks {
+            let cb = &self.callbacks[id as usize];
+            let about = |a: &AtomKind| {
+                matches!(a, AtomKind::Event { ty: EventType::Work, extra: Extra::Name(n), .. } if Some(&**n) == work)
+            };
+            if !cb.alive || (work.is_some() && !cb.atoms.iter().any(about)) {
+                continue;
+            }
+            // Distinct atoms by their text, in order of first appearance; an atom is met
+            // when an occurrence of it is.
+            let mut atoms: Vec<AtomState> = Vec::new();
+            let mut which = Vec::new();
+            for (k, a) in cb.atoms.iter().enumerate() {
+                let text = seen_from(a, cb.owner).to_string();
+                let at = atoms.iter().position(|s| s.atom == text).unwrap_or_else(|| {
+                    atoms.push(AtomState { atom: text, met: false });
+                    atoms.len() - 1
+                });
+                atoms[at].met |= cb.latch[k];
+                which.push(at);
+            }
+            let tree = merged(&cb.expr, &mut which.iter().copied());
+            let gate = gate_of(&tree, &atoms);
+            callbacks.push(CallbackExplanation {
+                id: CallbackId::from_u32(id),
+                index: cb.index,
+                trigger: tree_text(&tree, &atoms, true),
+                action: Arc::clone(&cb.action),
+                fired: u32::try_from(cb.count).unwrap_or(u32::MAX),
+                maximum: cb.action.maximum,
+                atoms,
+                gate,
+            });
+        }
+        Ok(Explanation { job, callbacks })
+    }
+}
+
+/// An atom as explanations print it, seen from its owner: the owner as `self`, a parent
+/// by its id, a label in lowercase, clock atoms in their global form.
+fn seen_from(atom: &AtomKind, owner: Option<Owner>) -> AtomKind {
+    match atom {
+        AtomKind::Clock { schedule, .. } => AtomKind::Clock { owner: None, schedule: *schedule },
+        AtomKind::Event { name, ty, context, extra } => {
+            let context = match (context, owner) {
+                (Context::Id(id), Some(o)) if *id == o.id => Context::SelfJob,
+                (Context::Parent, Some(Owner { pid: Some(p), .. })) => Context::Id(p),
+                (Context::Label(l), _) => Context::Label(l.to_ascii_lowercase().into()),
+                (c, _) => c.clone(),
+            };
+            let extra = match extra {
+                Extra::Subjob(i) => Extra::Name(i.to_string().into()),
+                e => e.clone(),
+            };
+            AtomKind::Event { name: name.clone(), ty: *ty, context, extra }
+        }
+    }
+}
+
+/// A trigger over distinct atoms: operands of the same operator merged, repeated
+/// operands dropped, a single operand standing for itself.
+#[derive(Clone, Debug, PartialEq)]
+enum Tree {
+    Atom(usize),
+    And(Vec<Tree>),
+    Or(Vec<Tree>),
+}
+
+fn merged(expr: &Expr, which: &mut impl Iterator<Item = usize>) -> Tree {
+    let (and, xs) = match expr {
+        Expr::Atom(_) => return Tree::Atom(which.next().expect("one index per atom")),
+        Expr::And(xs) => (true, xs),
+        Expr::Or(xs) => (false, xs),
+    };
+    let mut out: Vec<Tree> = Vec::new();
+    for x in xs {
+        let child = merged(x, which);
+        let parts = match child {
+            Tree::And(ys) if and => ys,
+            Tree::Or(ys) if !and => ys,
+            other => vec![other],
+        };
+        for p in parts {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    match (out.len(), and) {
+        (1, _) => out.remove(0),
+        (_, true) => Tree::And(out),
+        (_, false) => Tree::Or(out),
+    }
+}
+
+fn tree_text(tree: &Tree, atoms: &[AtomState], top: bool) -> String {
+    match tree {
+        Tree::Atom(i) => atoms[*i].atom.clone(),
+        Tree::And(xs) => xs.iter().map(|x| tree_text(x, atoms, false)).collect::<Vec<_>>().join(" && "),
+        Tree::Or(xs) if top => xs.iter().map(|x| tree_text(x, atoms, true)).collect::<Vec<_>>().join(" || "),
+        Tree::Or(_) => format!("({})", tree_text(tree, atoms, true)),
+    }
+}
+
+fn gate_of(tree: &Tree, atoms: &[AtomState]) -> Gate {
+    match tree {
+        Tree::Atom(i) => Gate { kind: GateKind::Atom(*i), value: atoms[*i].met, children: Vec::new() },
+        Tree::And(xs) => {
+            let children: Vec<Gate> = xs.iter().map(|x| gate_of(x, atoms)).collect();
+            Gate { kind: GateKind::And, value: children.iter().all(|g| g.value), children }
+        }
+        Tree::Or(xs) => {
+            let children: Vec<Gate> = xs.iter().map(|x| gate_of(x, atoms)).collect();
+            Gate { kind: GateKind::Or, value: children.iter().any(|g| g.value), children }
+        }
     }
 }
 

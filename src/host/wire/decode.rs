@@ -24,7 +24,7 @@ use crate::front::model::{CallbackSpec, Event, EventExtra, JobSpec, JobStatus, L
 use crate::host::command::Command;
 use crate::syntax::{EventType, Span};
 
-const COMMANDS: &str = "submit, callback, event, time, remove";
+const COMMANDS: &str = "submit, callback, event, time, remove, explain, metrics";
 
 /// Decodes one line (without its `\n`).
 ///
@@ -796,6 +796,29 @@ enum LineWire<'a> {
     Event(EventWire<'a>),
     Time(u64),
     Remove(u64),
+    Explain(ExplainWire),
+    Metrics,
+}
+
+/// The value of an `explain` line.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExplainWire {
+    job: u64,
+    #[serde(default)]
+    work: Option<String>,
+}
+
+/// The value of a `metrics` line: `true`.
+struct MetricsWire;
+
+impl<'de> Deserialize<'de> for MetricsWire {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match bool::deserialize(d)? {
+            true => Ok(MetricsWire),
+            false => Err(de::Error::custom("expected `true`")),
+        }
+    }
 }
 
 impl LineWire<'_> {
@@ -809,6 +832,8 @@ impl LineWire<'_> {
             LineWire::Event(e) => e.into_event().map(Command::Event),
             LineWire::Time(t) => Ok(Command::Time(t)),
             LineWire::Remove(j) => Ok(Command::Remove(j)),
+            LineWire::Explain(e) => Ok(Command::Explain { job: e.job, work: e.work }),
+            LineWire::Metrics => Ok(Command::Metrics),
         }
     }
 }
@@ -824,6 +849,8 @@ enum Key {
     Extra,
     Time,
     Remove,
+    Explain,
+    Metrics,
 }
 
 impl Key {
@@ -837,6 +864,8 @@ impl Key {
             Key::Extra => "extra",
             Key::Time => "time",
             Key::Remove => "remove",
+            Key::Explain => "explain",
+            Key::Metrics => "metrics",
         }
     }
 
@@ -850,6 +879,8 @@ impl Key {
             "extra" => Key::Extra,
             "time" => Key::Time,
             "remove" => Key::Remove,
+            "explain" => Key::Explain,
+            "metrics" => Key::Metrics,
             _ => return None,
         })
     }
@@ -930,7 +961,7 @@ impl<'de> Visitor<'de> for LineVisitor<'_> {
             }
         };
         ctx.what.set(Some(match key {
-            Key::Submit | Key::Callback | Key::Time | Key::Remove => key.name(),
+            Key::Submit | Key::Callback | Key::Time | Key::Remove | Key::Explain | Key::Metrics => key.name(),
             Key::Event | Key::Type | Key::Job | Key::Extra => "event",
         }));
         let line = match (key, self.jobs) {
@@ -940,6 +971,11 @@ impl<'de> Visitor<'de> for LineVisitor<'_> {
                 Key::Callback => LineWire::Callback(map.next_value()?),
                 Key::Time => LineWire::Time(map.next_value::<QubeTime>()?.0),
                 Key::Remove => LineWire::Remove(map.next_value()?),
+                Key::Explain => LineWire::Explain(map.next_value()?),
+                Key::Metrics => {
+                    map.next_value::<MetricsWire>()?;
+                    LineWire::Metrics
+                }
                 Key::Event | Key::Type | Key::Job | Key::Extra => {
                     return event_fields(key, map, ctx).map(LineWire::Event)
                 }

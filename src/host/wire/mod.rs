@@ -13,9 +13,11 @@ mod decode;
 mod write;
 
 pub use decode::{decode, IGNORED_JOB_KEYS};
-pub use write::{write_error, write_event, write_fired, write_str, write_submitted, write_u64};
+pub use write::{
+    write_error, write_event, write_explained, write_fired, write_metrics, write_str, write_submitted, write_u64,
+};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Metrics};
 use crate::error::Error;
 use crate::front::model::{Event, EventExtra};
 use crate::host::command::{Apply, Command, Outcome, Reply};
@@ -47,6 +49,9 @@ pub struct Output {
     pub bytes: Vec<u8>,
     /// Each rejected line's error, with the caret rendering.
     pub errors: Vec<String>,
+    /// The answer to the last `{"metrics": true}` line among these lines, for a host
+    /// that also exports them (`trigwire run --metrics FILE`).
+    pub metrics: Option<Metrics>,
 }
 
 impl Output {
@@ -54,6 +59,7 @@ impl Output {
     pub fn clear(&mut self) {
         self.bytes.clear();
         self.errors.clear();
+        self.metrics = None;
     }
 
     /// The output lines, without their `\n`.
@@ -135,7 +141,7 @@ impl<A: Apply> Replay<A> {
             decoded => {
                 self.flush(out);
                 let line = self.line;
-                if let Err(e) = decoded.and_then(|c| self.apply(line, &c, &mut out.bytes)) {
+                if let Err(e) = decoded.and_then(|c| self.apply(line, &c, out)) {
                     self.reject(line, &e, out);
                 }
             }
@@ -196,11 +202,14 @@ impl<A: Apply> Replay<A> {
         }
     }
 
-    fn apply(&mut self, line: usize, command: &Command, out: &mut Vec<u8>) -> Result<(), Error> {
+    fn apply(&mut self, line: usize, command: &Command, out: &mut Output) -> Result<(), Error> {
         let mut outcomes = std::mem::take(&mut self.outcomes);
         outcomes.clear();
         let result = self.engine.apply(command, &mut outcomes);
-        write_outcomes(out, line, &outcomes, event_of(command));
+        write_outcomes(&mut out.bytes, line, &outcomes, event_of(command));
+        if let Some(Outcome::Metrics(m)) = outcomes.iter().rev().find(|o| matches!(o, Outcome::Metrics(_))) {
+            out.metrics = Some(m.clone());
+        }
         self.outcomes = outcomes;
         result
     }
@@ -219,6 +228,8 @@ fn write_outcomes(out: &mut Vec<u8>, line: usize, outcomes: &[Outcome], event: O
         match outcome {
             Outcome::Submitted(s) => write_submitted(out, line, s),
             Outcome::Fired(f) => write_fired(out, line, f, event),
+            Outcome::Explained(e) => write_explained(out, line, e),
+            Outcome::Metrics(m) => write_metrics(out, line, m),
             _ => {}
         }
     }
