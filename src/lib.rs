@@ -130,8 +130,8 @@ pub mod qube {
     pub use crate::host::conf::{load_callbacks_conf, parse_callbacks_conf, ConfEntry, ConfError, UniversalCallback};
 }
 
+pub use engine::{check, AtomState, CallbackExplanation, Checked, Explanation, Gate, GateKind, Metrics, COMMAND_KINDS};
 pub use engine::{explain, on_pool_thread, BatchFiring, Compiled, Config, Engine, MemoryUsage, Stats, Submission};
-pub use engine::{AtomState, CallbackExplanation, Explanation, Gate, GateKind, Metrics, COMMAND_KINDS};
 pub use error::{Error, ErrorKind, WireFault};
 pub use front::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};
 pub use front::registry::{Action, Limits};

@@ -78,7 +78,11 @@ impl Template {
                         Node::Leaf(s) => stack.push(Shape::Slot(s)),
                         Node::And(n) | Node::Or(n) => {
                             let children = stack.split_off(stack.len() - n as usize);
-                            stack.push(if matches!(node, Node::And(_)) { Shape::And(children) } else { Shape::Or(children) });
+                            stack.push(if matches!(node, Node::And(_)) {
+                                Shape::And(children)
+                            } else {
+                                Shape::Or(children)
+                            });
                         }
                     }
                 }

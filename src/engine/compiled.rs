@@ -4,20 +4,20 @@
 use super::batch::{self, RawBatchFiring};
 use super::callbacks::{Callbacks, FireCtx};
 use super::catalog::Catalog;
+use super::circuit::Template;
 use super::clock::{first_tick_after, Timers};
 use super::facts::Facts;
 use super::index::Index;
 use super::memory::MemoryUsage;
 use super::postings::Posting;
 use super::scratch::Scratch;
-use super::circuit::Template;
 use crate::front::ids::{ActionId, CallbackId};
-use hashbrown::HashMap;
 use crate::front::model::{Cause, RawFiring};
 use crate::front::plan::CallbackRef;
 use crate::front::registry::{JobRecord, Registry, ResolvedEvent};
 use crate::front::resolve::Slot;
 use crate::syntax::Schedule;
+use hashbrown::HashMap;
 
 /// Counters for tests and benchmarks: they measure work without timing it.
 ///

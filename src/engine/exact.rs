@@ -270,7 +270,11 @@ impl Exact {
     pub fn cells_by_symbol(&self) -> Box<dyn Iterator<Item = (Symbol, &Cell)> + '_> {
         match self {
             Exact::Dense { base, cells, .. } => Box::new(
-                cells.iter().enumerate().filter(|(_, c)| !c.is_empty()).map(move |(i, c)| (Symbol::from_u32(base + i as u32), c)),
+                cells
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| !c.is_empty())
+                    .map(move |(i, c)| (Symbol::from_u32(base + i as u32), c)),
             ),
             Exact::Sparse(map) => Box::new(map.iter().map(|(s, c)| (*s, c))),
         }

@@ -18,21 +18,41 @@ use crate::front::registry::{Action, Limits, Registry};
 use crate::front::resolve::{resolve_explained, Ctx, ExtraKey, NameKey, Owner, Shape, Slot};
 use crate::syntax::{AtomKind, Context, EventType, Extra, Name};
 
+/// One trigger compiled on its own: what [`check`] returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// The canonical form.
+    pub canonical: String,
+    /// The text of each latch slot's atom, in slot order (duplicate atoms share a slot).
+    pub atoms: Vec<String>,
+    /// The compiled circuit, described.
+    pub circuit: String,
+}
+
 /// Compiles one trigger on its own, for `trigwire check`: the canonical form, the
 /// compiled circuit and its latch slots (duplicate atoms share a slot). `self` and
 /// `parent` are resolved against a stand-in owner that has a parent.
 ///
 /// # Errors
 /// The parse error, with its span.
-pub fn explain(trigger: &str, limits: &Limits) -> Result<String, Error> {
+pub fn check(trigger: &str, limits: &Limits) -> Result<Checked, Error> {
     let mut reg = Registry::new(*limits);
     let expr = crate::syntax::parse(trigger, &limits.parse, &reg.custom).map_err(|e| Error::parse(e, "trigger"))?;
     let owner = Owner { id: 1, pgrp: 1, pid: Some(2) };
-    let (texts, shape) = resolve_explained(&expr, Some(owner), trigger, &mut reg.symbols)?;
+    let (atoms, shape) = resolve_explained(&expr, Some(owner), trigger, &mut reg.symbols)?;
     let mut templates = Templates::default();
-    let template = templates.intern(&shape, texts.len() as u32);
-    let mut out = format!("canonical: {expr}\ncircuit: {}\n", templates.get(template).describe());
-    for (i, t) in texts.iter().enumerate() {
+    let template = templates.intern(&shape, atoms.len() as u32);
+    Ok(Checked { canonical: expr.to_string(), atoms, circuit: templates.get(template).describe() })
+}
+
+/// [`check`] written for a person, as `trigwire check` prints it.
+///
+/// # Errors
+/// The parse error, with its span.
+pub fn explain(trigger: &str, limits: &Limits) -> Result<String, Error> {
+    let checked = check(trigger, limits)?;
+    let mut out = format!("canonical: {}\ncircuit: {}\n", checked.canonical, checked.circuit);
+    for (i, t) in checked.atoms.iter().enumerate() {
         out.push_str(&format!("  bit{i}: {t}\n"));
     }
     Ok(out)
@@ -125,7 +145,13 @@ impl fmt::Display for Explanation {
                 "waiting"
             };
             writeln!(f, "callback {} (id {}): {}", cb.index, cb.id.as_u32(), cb.trigger)?;
-            writeln!(f, "  {} {:?}; fired {} of {max}; {state}", cb.action.language.as_str(), cb.action.code, cb.fired)?;
+            writeln!(
+                f,
+                "  {} {:?}; fired {} of {max}; {state}",
+                cb.action.language.as_str(),
+                cb.action.code,
+                cb.fired
+            )?;
             write_gate(f, cb, &cb.gate, 2)?;
         }
         Ok(())
@@ -166,9 +192,7 @@ impl Engine {
             let id = CallbackId::from_u32(record.first_callback.as_u32() + k as u32);
             let Some(view) = self.matcher.view(id) else { continue };
             if let Some(work) = work {
-                let about = |s: &Option<Slot>| {
-                    matches!(s, Some(Slot::Event(t)) if t.ty == EventType::Work && work.is_some_and(|w| t.extra == ExtraKey::Sym(w)))
-                };
+                let about = |s: &Option<Slot>| matches!(s, Some(Slot::Event(t)) if t.ty == EventType::Work && work.is_some_and(|w| t.extra == ExtraKey::Sym(w)));
                 if !slots.iter().any(about) {
                     continue;
                 }
@@ -184,7 +208,9 @@ impl Engine {
                 maximum: action.maximum,
                 action,
                 fired: view.count,
-                atoms: (0..texts.len() as u32).map(|s| AtomState { atom: texts[s as usize].clone(), met: met(s) }).collect(),
+                atoms: (0..texts.len() as u32)
+                    .map(|s| AtomState { atom: texts[s as usize].clone(), met: met(s) })
+                    .collect(),
                 gate: gate(&shape, &met),
             });
         }

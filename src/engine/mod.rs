@@ -50,10 +50,10 @@ mod prefetch;
 mod scratch;
 
 pub use compiled::{Compiled, Stats};
-pub use explain::{explain, AtomState, CallbackExplanation, Explanation, Gate, GateKind};
+pub use explain::{check, explain, AtomState, CallbackExplanation, Checked, Explanation, Gate, GateKind};
 pub use memory::MemoryUsage;
-pub use metrics::{Metrics, COMMAND_KINDS};
 pub(crate) use metrics::Counters;
+pub use metrics::{Metrics, COMMAND_KINDS};
 
 use crate::error::{Error, ErrorKind};
 use crate::front::ids::CallbackId;

@@ -38,11 +38,19 @@ enum Command {
         /// Register a custom event name (repeatable).
         #[arg(long = "event-name")]
         event_names: Vec<String>,
+        /// Write the engine's metrics in the Prometheus text format to this file at
+        /// the end, and on each `{"metrics": true}` line (replaced atomically).
+        #[arg(long)]
+        metrics: Option<String>,
     },
     /// Print a trigger's canonical form and compiled circuit, or its error.
     Check {
-        /// The trigger expression.
-        trigger: String,
+        /// The trigger expression; without it (or with `-`), one trigger per line of
+        /// standard input.
+        trigger: Option<String>,
+        /// Print one JSON document per trigger instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Run the documented Qube scenarios on the built-in farm simulator.
     Demo,
@@ -95,11 +103,11 @@ struct BenchArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { file, batch, retroactive, start_time, callbacks_conf, event_names } => {
+        Command::Run { file, batch, retroactive, start_time, callbacks_conf, event_names, metrics } => {
             let config = Config { retroactive, start_time, ..Config::default() };
-            run(file, batch, config, callbacks_conf, &event_names)
+            run(file, batch, config, callbacks_conf, &event_names, metrics.as_deref())
         }
-        Command::Check { trigger } => check(&trigger),
+        Command::Check { trigger, json } => check(trigger.as_deref(), json),
         Command::Demo => demo(),
         Command::Bench(args) => bench(&args),
     };
@@ -118,6 +126,7 @@ fn run(
     config: Config,
     conf: Option<String>,
     event_names: &[String],
+    metrics: Option<&str>,
 ) -> Result<ExitCode, String> {
     let mut engine = Engine::new(config);
     for name in event_names {
@@ -132,10 +141,10 @@ fn run(
         None => Mode::OneByOne,
     };
     // The whole replay runs on a thread of the batch pool: see `on_pool_thread`.
-    trigwire::on_pool_thread(|| replay_log(file.as_deref(), engine, mode))
+    trigwire::on_pool_thread(|| replay_log(file.as_deref(), engine, mode, metrics))
 }
 
-fn replay_log(file: Option<&str>, engine: Engine, mode: Mode) -> Result<ExitCode, String> {
+fn replay_log(file: Option<&str>, engine: Engine, mode: Mode, metrics: Option<&str>) -> Result<ExitCode, String> {
     let mut input = open_input(file)?;
     let mut replay = Replay::new(engine);
     let stdout = std::io::stdout();
@@ -154,12 +163,27 @@ fn replay_log(file: Option<&str>, engine: Engine, mode: Mode) -> Result<ExitCode
             break;
         }
         replay.feed(buffer.strip_suffix(b"\n").unwrap_or(&buffer), mode, &mut output);
+        if let (Some(path), Some(m)) = (metrics, &output.metrics) {
+            write_metrics(path, m)?;
+        }
         write_output(&mut out, &mut output)?;
     }
     replay.finish(&mut output);
     write_output(&mut out, &mut output)?;
     out.flush().map_err(|e| e.to_string())?;
+    if let Some(path) = metrics {
+        write_metrics(path, &replay.engine().metrics())?;
+    }
     Ok(if replay.rejected() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Writes metrics in the Prometheus text format to `path`, through a temporary file
+/// beside it renamed over it, so that a collector never reads half a file.
+fn write_metrics(path: &str, metrics: &trigwire::Metrics) -> Result<(), String> {
+    let temporary = format!("{path}.tmp");
+    std::fs::write(&temporary, metrics.prometheus())
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|e| format!("cannot write metrics to {path}: {e}"))
 }
 
 /// The size of the input and output buffers of `trigwire run`.
@@ -220,16 +244,56 @@ fn load_conf(engine: &mut Engine, list: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check(trigger: &str) -> Result<ExitCode, String> {
-    match trigwire::explain(trigger, &trigwire::Limits::default()) {
-        Ok(text) => {
-            print!("{text}");
-            Ok(ExitCode::SUCCESS)
+/// `trigwire check`: one trigger from the command line, or one per line of standard
+/// input (blank lines skipped); exit status 1 if any is rejected.
+fn check(trigger: Option<&str>, json: bool) -> Result<ExitCode, String> {
+    let triggers: Vec<String> = match trigger {
+        Some(t) if t != "-" => vec![t.to_string()],
+        _ => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map_err(|e| format!("cannot read standard input: {e}"))?;
+            text.lines()
+                .map(|l| l.strip_suffix('\r').unwrap_or(l))
+                .filter(|l| !l.trim().is_empty())
+                .map(String::from)
+                .collect()
         }
-        Err(e) => {
-            eprint!("{e}");
-            Ok(ExitCode::from(1))
+    };
+    let mut failed = false;
+    for (i, trigger) in triggers.iter().enumerate() {
+        let checked = trigwire::check(trigger, &trigwire::Limits::default());
+        failed |= checked.is_err();
+        if json {
+            println!("{}", check_json(trigger, &checked));
+            continue;
         }
+        if i > 0 {
+            println!();
+        }
+        match checked {
+            Ok(c) => {
+                println!("canonical: {}\ncircuit: {}", c.canonical, c.circuit);
+                for (bit, atom) in c.atoms.iter().enumerate() {
+                    println!("  bit{bit}: {atom}");
+                }
+            }
+            Err(e) => eprint!("{e}"),
+        }
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// One trigger's check as a JSON document: `{"trigger", "canonical", "atoms",
+/// "circuit"}` or `{"trigger", "error": {"message", "span"}}`.
+fn check_json(trigger: &str, checked: &Result<trigwire::Checked, trigwire::Error>) -> serde_json::Value {
+    match checked {
+        Ok(c) => serde_json::json!({
+            "trigger": trigger, "canonical": c.canonical, "atoms": c.atoms, "circuit": c.circuit,
+        }),
+        Err(e) => serde_json::json!({
+            "trigger": trigger,
+            "error": {"message": e.message(), "span": e.span().map(|s| [s.start, s.end])},
+        }),
     }
 }
 

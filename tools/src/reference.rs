@@ -19,9 +19,8 @@ use trigwire::syntax::{
     parse, Atom, AtomKind, Context, CustomNames, EventName, Expr, Extra, Name, ParseErrorKind, Schedule, Span,
 };
 use trigwire::{
-    Action, Apply, AtomState, CallbackExplanation, CallbackSpec, Cause, Command, Config, Event, EventExtra,
-    EventType, Explanation, Firing, Gate, GateKind, JobSpec, Language, Metrics, Outcome, Submission, Target,
-    COMMAND_KINDS,
+    Action, Apply, AtomState, CallbackExplanation, CallbackSpec, Cause, Command, Config, Event, EventExtra, EventType,
+    Explanation, Firing, Gate, GateKind, JobSpec, Language, Metrics, Outcome, Submission, Target, COMMAND_KINDS,
 };
 use trigwire::{Error, ErrorKind};
 
@@ -128,10 +127,7 @@ impl Reference {
             globals: 0,
             now: config.start_time,
             history: Vec::new(),
-            metrics: Metrics {
-                commands: COMMAND_KINDS.iter().map(|k| (*k, 0)).collect(),
-                ..Metrics::default()
-            },
+            metrics: Metrics { commands: COMMAND_KINDS.iter().map(|k| (*k, 0)).collect(), ..Metrics::default() },
         }
     }
 
@@ -731,13 +727,12 @@ impl Reference {
     /// # Errors
     /// A job that is not live.
     pub fn explain(&self, job: u64, work: Option<&str>) -> Result<Explanation, Error> {
-        let j = self.jobs.get(&job).ok_or_else(|| Error::new(ErrorKind::UnknownJob, format!("job {job} is not live")))?;
+        let j =
+            self.jobs.get(&job).ok_or_else(|| Error::new(ErrorKind::UnknownJob, format!("job {job} is not live")))?;
         let mut callbacks = Vec::new();
         for &id in &j.callbacks {
             let cb = &self.callbacks[id as usize];
-            let about = |a: &AtomKind| {
-                matches!(a, AtomKind::Event { ty: EventType::Work, extra: Extra::Name(n), .. } if Some(&**n) == work)
-            };
+            let about = |a: &AtomKind| matches!(a, AtomKind::Event { ty: EventType::Work, extra: Extra::Name(n), .. } if Some(&**n) == work);
             if !cb.alive || (work.is_some() && !cb.atoms.iter().any(about)) {
                 continue;
             }
