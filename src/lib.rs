@@ -135,5 +135,6 @@ pub use engine::{explain, on_pool_thread, BatchFiring, Compiled, Config, Engine,
 pub use error::{Error, ErrorKind, WireFault};
 pub use front::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};
 pub use front::registry::{Action, Limits};
+pub use front::{Warning, WarningKind};
 pub use host::command::{Apply, Command, JobFeed, Outcome, Reply};
 pub use syntax::{EventName, EventType, UnknownWord};

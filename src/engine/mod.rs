@@ -66,6 +66,7 @@ use scratch::Scratch;
 use crate::front::model::{CallbackSpec, Cause, Event, Firing, JobSpec, RawFiring, RawTarget, Target};
 use crate::front::registry::{JobRecord, Limits, Registry, ResolvedEvent};
 use crate::front::CodeLevel;
+use crate::front::Warning;
 use crate::syntax::{EventName, EventType};
 
 /// Engine options. Each has a default that suits a Qube-compatible farm.
@@ -90,6 +91,9 @@ pub struct Submission {
     pub ids: Vec<u64>,
     /// The process group of the first job.
     pub pgrp: u64,
+    /// What the submission is warned about (see [`Warning`]); it was accepted all the
+    /// same.
+    pub warnings: Vec<Warning>,
 }
 
 /// A firing from [`Engine::process_batch`], with the position of its event in the batch.
@@ -245,13 +249,14 @@ impl Engine {
         feed(&mut |job| reg.plan_job(&mut planner, job))?;
         let plan = self.reg.finish_plan(planner)?;
         self.reg.commit(&plan);
+        let warnings = crate::front::warnings::warnings(&self.reg, &plan);
         self.matcher.register(&self.reg, plan.callbacks(), self.facts.as_ref(), &mut self.scratch, out);
         let ids: Vec<u64> = plan.jobs.iter().map(|(id, _)| *id).collect();
         for &id in &ids {
             let event = Event::job(EventName::Submit, id);
             self.dispatch(&event, Cause::Submitted(id), out)?;
         }
-        Ok(Submission { ids, pgrp: plan.pgrp })
+        Ok(Submission { ids, pgrp: plan.pgrp, warnings })
     }
 
     /// Registers a global callback: no owner, so no `self`, `parent` or labels. Returns

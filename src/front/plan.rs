@@ -25,6 +25,7 @@ use crate::front::ids::{ActionId, CallbackId, Symbol};
 use crate::front::model::{JobSpec, Language};
 use crate::front::registry::{dependency_callbacks, id_space, level_of, Agenda, JobRecord, Registry};
 use crate::front::resolve::{names_parent, resolve, Owner, Resolved, Shape, Slot};
+use crate::front::warnings::JobNote;
 
 /// The checks of a submission, in the order their errors take precedence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -52,6 +53,10 @@ pub(crate) struct Planner {
     callbacks: Planned,
     next_callback: u32,
     error: Option<(Phase, Error)>,
+    /// What the warnings need to know of each planned job (`warnings.rs`).
+    notes: Vec<JobNote>,
+    /// The explicit label of the job being planned, when the grammar cannot spell it.
+    unspellable: Option<String>,
 }
 
 /// The callbacks of a plan, compactly: see the module docs.
@@ -103,9 +108,15 @@ pub(crate) struct Plan {
     pub pgrp: u64,
     callbacks: Planned,
     next_callback: u32,
+    notes: Vec<JobNote>,
 }
 
 impl Plan {
+    /// What the warnings need to know of each job, in submission order.
+    pub fn notes(&self) -> &[JobNote] {
+        &self.notes
+    }
+
     /// Every callback of the plan, in id order.
     pub fn callbacks(&self) -> impl Iterator<Item = CallbackRef<'_>> {
         let planned = &self.callbacks;
@@ -158,6 +169,8 @@ impl Registry {
             callbacks: Planned { first: self.next_callback, ..Planned::default() },
             next_callback: self.next_callback,
             error: None,
+            notes: Vec::new(),
+            unspellable: None,
         }
     }
 
@@ -194,6 +207,7 @@ impl Registry {
         if skip(Phase::Labels, planner) {
             return Ok(());
         }
+        planner.unspellable = None;
         let label = self.explicit_label(planner, spec, i, id, pgrp).map_err(|e| (Phase::Labels, e))?;
         if skip(Phase::Body, planner) {
             return Ok(());
@@ -246,6 +260,7 @@ impl Registry {
         if self.label_live(pgrp, sym) || !planner.labels.insert((pgrp, sym)) {
             return Err(bad(format!("label `{label}` is already used in process group {pgrp}")));
         }
+        planner.unspellable = (!crate::syntax::is_label(label)).then(|| label.clone());
         Ok(Some(sym))
     }
 
@@ -277,7 +292,9 @@ impl Registry {
             let r = self.callback(cb, Some(owner), next_id(planner)?, index).map_err(|e| e.in_callback(c))?;
             add(planner, r.action, r.slots, r.shape, &mut index);
         }
+        let mut links = Vec::new();
         if let Some(dep) = &spec.dependency {
+            links = crate::front::dependency::parse_dependency(dep).unwrap_or_default();
             // PERF: each generated callback is resolved as it is made, against the
             // attribute's own text: none is held, and the text is not copied per callback.
             dependency_callbacks(dep, spec, self.limits.parse.atoms, |expr, code| {
@@ -288,6 +305,14 @@ impl Registry {
                 Ok(())
             })?;
         }
+        planner.notes.push(JobNote {
+            id,
+            pgrp,
+            unspellable: planner.unspellable.take(),
+            links,
+            agenda_empty: agenda.is_empty(),
+            checked: index,
+        });
         for u in &self.universal {
             if owner.pid.is_none() && names_parent(&u.expr) {
                 continue;
@@ -319,7 +344,13 @@ impl Registry {
         }
         self.generate_labels(&mut planner);
         let pgrp = planner.jobs[0].1.pgrp;
-        Ok(Plan { jobs: planner.jobs, pgrp, callbacks: planner.callbacks, next_callback: planner.next_callback })
+        Ok(Plan {
+            jobs: planner.jobs,
+            pgrp,
+            callbacks: planner.callbacks,
+            next_callback: planner.next_callback,
+            notes: planner.notes,
+        })
     }
 
     /// Gives each unlabelled job, in order, the smallest `qubeN` free in its group.

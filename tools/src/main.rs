@@ -195,6 +195,9 @@ fn write_output(out: &mut impl Write, output: &mut Output) -> Result<(), String>
     for e in &output.errors {
         eprint!("{e}");
     }
+    for w in &output.warnings {
+        eprintln!("warning: {w}");
+    }
     output.clear();
     Ok(())
 }

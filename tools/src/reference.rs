@@ -20,7 +20,8 @@ use trigwire::syntax::{
 };
 use trigwire::{
     Action, Apply, AtomState, CallbackExplanation, CallbackSpec, Cause, Command, Config, Event, EventExtra, EventType,
-    Explanation, Firing, Gate, GateKind, JobSpec, Language, Metrics, Outcome, Submission, Target, COMMAND_KINDS,
+    Explanation, Firing, Gate, GateKind, JobSpec, Language, Metrics, Outcome, Submission, Target, Warning, WarningKind,
+    COMMAND_KINDS,
 };
 use trigwire::{Error, ErrorKind};
 
@@ -223,10 +224,11 @@ impl Reference {
         let first = self.callbacks.len();
         self.register(pending);
         self.fire_preset(first, out);
+        let warnings = self.warnings(specs, &ids);
         for &id in &ids {
             self.dispatch(&Event::job(EventName::Submit, id), Cause::Submitted(id), out)?;
         }
-        Ok(Submission { ids, pgrp: pgrps[0] })
+        Ok(Submission { ids, pgrp: pgrps[0], warnings })
     }
 
     /// Processes one event (spec §3).
@@ -715,6 +717,98 @@ impl Reference {
         }
         out.extend(firings.into_iter().map(Outcome::Fired));
         Ok(())
+    }
+}
+
+// -- warnings at submit -------------------------------------------------------------
+
+impl Reference {
+    /// The warnings of a submission just registered, as `src/front/warnings.rs` lists
+    /// them, from the specs and the callbacks' own parsed triggers.
+    fn warnings(&self, specs: &[JobSpec], ids: &[u64]) -> Vec<Warning> {
+        let mut out: Vec<Warning> = Vec::new();
+        for (spec, &id) in specs.iter().zip(ids) {
+            let job = &self.jobs[&id];
+            let mut warn = |callback: Option<u32>, kind: WarningKind, message: String| {
+                if !out.iter().any(|w| w.job == id && w.callback == callback && w.message == message) {
+                    out.push(Warning { job: id, callback, kind, message });
+                }
+            };
+            if let Some(label) = spec.label.as_deref().filter(|l| !trigwire::syntax::is_label(l)) {
+                let message = format!(
+                    "label `{label}` cannot be named by a trigger (it holds `-`, white space, parentheses, `&&` or `||`, is all digits, or is self, parent, and or or)"
+                );
+                warn(None, WarningKind::UnspellableLabel, message);
+            }
+            let links = spec.dependency.as_deref().map(|d| parse_dependency(d).unwrap_or_default()).unwrap_or_default();
+            for link in &links {
+                if link.kind == LinkKind::Work && spec.agenda.is_empty() {
+                    warn(
+                        None,
+                        WarningKind::Link,
+                        "dependency: a work link on a job without agenda makes no callback".into(),
+                    );
+                    continue;
+                }
+                let kind = format!("{:?}", link.kind).to_lowercase();
+                let target = match &link.target {
+                    Context::Id(t) => Some(*t),
+                    Context::Label(l) => self
+                        .jobs
+                        .iter()
+                        .find(|(_, j)| j.pgrp == job.pgrp && j.label.eq_ignore_ascii_case(l))
+                        .map(|(t, _)| *t),
+                    _ => None,
+                };
+                match target.map(|t| (t, self.jobs.get(&t))) {
+                    Some((t, None)) if link.kind != LinkKind::Job => {
+                        warn(None, WarningKind::Link, format!("dependency: {kind} link to job {t}, which is not live"));
+                    }
+                    Some((_, Some(j))) if link.kind == LinkKind::Work && j.agenda.is_empty() => {
+                        let message = format!("dependency: work link to job {}, which has no agenda", link.target);
+                        warn(None, WarningKind::Link, message);
+                    }
+                    _ => {}
+                }
+            }
+            let generated = spec.dependency.as_deref().map_or(0, |d| {
+                dependency(d, spec, self.config.limits.parse.atoms).map_or(0, |callbacks| callbacks.len())
+            });
+            for &cb_id in job.callbacks.iter().take(spec.callbacks.len() + generated) {
+                let cb = &self.callbacks[cb_id as usize];
+                let at = Some(cb.index);
+                let owner = cb.owner.expect("a job's callback has its owner");
+                let events = || {
+                    cb.atoms.iter().filter_map(|a| match a {
+                        AtomKind::Event { ty, context, .. } => Some((*ty, context)),
+                        AtomKind::Clock { .. } => None,
+                    })
+                };
+                if owner.pid.is_none() && events().any(|(_, c)| *c == Context::Parent) {
+                    let message = "`parent` names no job: this job has no parent, so the atom is never met";
+                    warn(at, WarningKind::NeverMet, message.into());
+                }
+                for (_, context) in events() {
+                    let Context::Label(l) = context else { continue };
+                    if !self.jobs.values().any(|j| j.pgrp == owner.pgrp && j.label.eq_ignore_ascii_case(l)) {
+                        let message = format!(
+                            "label `{}` names no job of process group {} yet",
+                            l.to_ascii_lowercase(),
+                            owner.pgrp
+                        );
+                        warn(at, WarningKind::UnknownLabel, message);
+                    }
+                }
+                if cb.action.level == Some(CodeLevel::Work) && !events().any(|(ty, _)| ty == EventType::Work) {
+                    let message = format!(
+                        "`{}` is a work-level code, but the trigger has no work atom to give it a frame",
+                        cb.action.code
+                    );
+                    warn(at, WarningKind::WorkCodeWithoutWorkAtom, message);
+                }
+            }
+        }
+        out
     }
 }
 

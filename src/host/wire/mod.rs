@@ -15,6 +15,7 @@ mod write;
 pub use decode::{decode, IGNORED_JOB_KEYS};
 pub use write::{
     write_error, write_event, write_explained, write_fired, write_metrics, write_str, write_submitted, write_u64,
+    write_warning,
 };
 
 use crate::engine::{Engine, Metrics};
@@ -49,6 +50,9 @@ pub struct Output {
     pub bytes: Vec<u8>,
     /// Each rejected line's error, with the caret rendering.
     pub errors: Vec<String>,
+    /// Each warning of an accepted submission, for a person: `line N: job J[, callback
+    /// C]: MESSAGE` (the same warnings are output lines too).
+    pub warnings: Vec<String>,
     /// The answer to the last `{"metrics": true}` line among these lines, for a host
     /// that also exports them (`trigwire run --metrics FILE`).
     pub metrics: Option<Metrics>,
@@ -59,6 +63,7 @@ impl Output {
     pub fn clear(&mut self) {
         self.bytes.clear();
         self.errors.clear();
+        self.warnings.clear();
         self.metrics = None;
     }
 
@@ -196,6 +201,7 @@ impl<A: Apply> Replay<A> {
         outcomes.clear();
         let result = self.engine.submit_each(&mut |take| decode::decode_submission(text, take), &mut outcomes);
         write_outcomes(&mut out.bytes, line, &outcomes, None);
+        note_outcomes(out, line, &outcomes);
         self.outcomes = outcomes;
         if let Err(e) = result {
             self.reject(line, &e, out);
@@ -207,9 +213,7 @@ impl<A: Apply> Replay<A> {
         outcomes.clear();
         let result = self.engine.apply(command, &mut outcomes);
         write_outcomes(&mut out.bytes, line, &outcomes, event_of(command));
-        if let Some(Outcome::Metrics(m)) = outcomes.iter().rev().find(|o| matches!(o, Outcome::Metrics(_))) {
-            out.metrics = Some(m.clone());
-        }
+        note_outcomes(out, line, &outcomes);
         self.outcomes = outcomes;
         result
     }
@@ -226,10 +230,25 @@ impl<A: Apply> Replay<A> {
 fn write_outcomes(out: &mut Vec<u8>, line: usize, outcomes: &[Outcome], event: Option<&Event>) {
     for outcome in outcomes {
         match outcome {
-            Outcome::Submitted(s) => write_submitted(out, line, s),
+            Outcome::Submitted(s) => {
+                write_submitted(out, line, s);
+                s.warnings.iter().for_each(|w| write_warning(out, line, w));
+            }
             Outcome::Fired(f) => write_fired(out, line, f, event),
             Outcome::Explained(e) => write_explained(out, line, e),
             Outcome::Metrics(m) => write_metrics(out, line, m),
+            _ => {}
+        }
+    }
+}
+
+/// Keeps what a host shows beside the output lines: warnings rendered for a person, and
+/// the last metrics.
+fn note_outcomes(out: &mut Output, line: usize, outcomes: &[Outcome]) {
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Submitted(s) => out.warnings.extend(s.warnings.iter().map(|w| format!("line {line}: {w}"))),
+            Outcome::Metrics(m) => out.metrics = Some(m.clone()),
             _ => {}
         }
     }

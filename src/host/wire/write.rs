@@ -12,6 +12,7 @@
 use crate::engine::{Explanation, Metrics, Submission};
 use crate::error::Error;
 use crate::front::model::{Cause, Event, EventExtra, Firing, Target};
+use crate::front::Warning;
 use crate::syntax::EventName;
 
 /// Appends `{"line":N,"submitted":[IDS],"pgrp":P}` and a newline.
@@ -55,6 +56,21 @@ pub fn write_fired(out: &mut Vec<u8>, line: usize, f: &Firing, event: Option<&Ev
     write_cause(out, f.cause, event);
     out.extend_from_slice(b",\"count\":");
     write_u64(out, u64::from(f.count));
+    out.extend_from_slice(b"}}\n");
+}
+
+/// Appends `{"line":N,"warning":{"job":ID,"callback":I|null,"message":M}}` and a newline.
+pub fn write_warning(out: &mut Vec<u8>, line: usize, w: &Warning) {
+    write_line_key(out, line);
+    out.extend_from_slice(b",\"warning\":{\"job\":");
+    write_u64(out, w.job);
+    out.extend_from_slice(b",\"callback\":");
+    match w.callback {
+        Some(c) => write_u64(out, u64::from(c)),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"message\":");
+    write_str(out, &w.message);
     out.extend_from_slice(b"}}\n");
 }
 
