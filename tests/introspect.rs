@@ -117,3 +117,58 @@ fn explain_and_metrics_through_the_command_api() {
     assert_eq!((m.jobs, m.callbacks_waiting, m.callbacks_fired), (3, 1, 1));
     assert_eq!(m.memory, engine.memory_usage());
 }
+
+#[test]
+fn jobs_and_callbacks_list_their_state() {
+    let mut engine = Engine::default();
+    farm(&mut engine, 3);
+    let jobs = engine.jobs();
+    assert_eq!(
+        jobs.iter().map(|j| (j.id, j.label.as_str(), j.callbacks)).collect::<Vec<_>>(),
+        [(1, "ribgen", 0), (2, "render", 0), (3, "qube0", 3)]
+    );
+    engine.process(&Event::work(EventName::Complete, 1, "2"), &mut Vec::new()).unwrap();
+    engine.process(&Event::work(EventName::Complete, 2, "2"), &mut Vec::new()).unwrap();
+    let cbs = engine.callbacks(3).unwrap();
+    assert_eq!(
+        cbs.iter().map(|c| (c.index, c.fired, c.met)).collect::<Vec<_>>(),
+        [(0, 0, false), (1, 1, true), (2, 0, false)]
+    );
+    assert!(engine.callbacks(4).is_err());
+}
+
+#[test]
+fn satisfy_fires_through_the_latch_loop_and_rearm_waits_again() {
+    let mut engine = Engine::default();
+    let trigger: Vec<String> = (0..70).map(|i| format!("complete-work-9-w{i}")).collect();
+    let job = JobSpec {
+        callbacks: vec![CallbackSpec { maximum: Some(1), ..CallbackSpec::qube(&trigger.join(" && "), "unblock-self") }],
+        ..JobSpec::default()
+    };
+    engine.submit(&[job], &mut Vec::new()).unwrap();
+    let mut out = Vec::new();
+    engine.satisfy(1, 0, Some("complete-work-9-w69"), &mut out).unwrap();
+    assert!(out.is_empty());
+    assert!(engine.satisfy(1, 0, Some("complete-work-9-w70"), &mut out).is_err());
+    assert!(engine.satisfy(1, 1, None, &mut out).is_err());
+    let e = engine.explain(1, None).unwrap();
+    assert_eq!(e.callbacks[0].atoms.iter().filter(|a| a.met).count(), 1);
+    engine.satisfy(1, 0, None, &mut out).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].cause, trigwire::Cause::Forced);
+    assert_eq!((out[0].count, out[0].target.clone()), (1, None));
+    // At its maximum: forcing again fires nothing.
+    engine.satisfy(1, 0, None, &mut out).unwrap();
+    assert_eq!(out.len(), 1);
+    engine.rearm(1, 0).unwrap();
+    let cb = &engine.explain(1, None).unwrap().callbacks[0];
+    assert!(cb.fired == 0 && cb.atoms.iter().all(|a| !a.met));
+    // Re-armed, it waits for every atom again, through events.
+    for i in 0..70 {
+        engine.process(&Event::work(EventName::Complete, 9, &format!("w{i}")), &mut out).unwrap();
+    }
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[1].cause, trigwire::Cause::Event);
+    let m = engine.metrics();
+    assert_eq!((m.firings, m.callbacks_fired, m.callbacks_waiting), (2, 1, 0));
+}

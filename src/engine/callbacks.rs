@@ -134,6 +134,17 @@ impl Callbacks {
         Some(kind)
     }
 
+    /// Clears a live callback's latches and count; false if it is not live.
+    pub fn rearm(&mut self, cb: CallbackId) -> bool {
+        let Some(state) = state_mut(&mut self.chunks, 0, cb) else { return false };
+        state.count = 0;
+        state.latch = 0;
+        if let Some(words) = self.wide.get_mut(&cb) {
+            words.fill(0);
+        }
+        true
+    }
+
     /// Live callbacks with a count of zero, and with more.
     pub fn by_count(&self) -> (u64, u64) {
         let live = self.chunks.iter().flatten().flat_map(|c| c.iter()).filter(|s| s.kind != DEAD_KIND);

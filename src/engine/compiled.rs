@@ -289,4 +289,21 @@ impl Compiled {
     pub(super) fn callbacks_by_count(&self) -> (u64, u64) {
         self.callbacks.by_count()
     }
+
+    /// Sets the latches of `postings` (sorted) through the one latch loop, firing with
+    /// cause [`Cause::Forced`]: an operator's `satisfy`.
+    pub(super) fn force(
+        &mut self,
+        reg: &Registry,
+        postings: &[Posting],
+        scratch: &mut Scratch,
+        out: &mut Vec<RawFiring>,
+    ) {
+        self.apply(reg, postings, Cause::Forced, &mut scratch.owner_hint, out);
+    }
+
+    /// Clears a live callback's latches and count; false if it is not live.
+    pub(super) fn rearm(&mut self, cb: CallbackId) -> bool {
+        self.callbacks.rearm(cb)
+    }
 }

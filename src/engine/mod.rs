@@ -45,6 +45,7 @@ mod facts;
 mod index;
 mod memory;
 mod metrics;
+mod operate;
 mod postings;
 mod prefetch;
 mod scratch;
@@ -54,6 +55,7 @@ pub use explain::{check, explain, AtomState, CallbackExplanation, Checked, Expla
 pub use memory::MemoryUsage;
 pub(crate) use metrics::Counters;
 pub use metrics::{Metrics, COMMAND_KINDS};
+pub use operate::{CallbackInfo, JobInfo};
 
 use crate::error::{Error, ErrorKind};
 use crate::front::ids::CallbackId;

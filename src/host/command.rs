@@ -44,6 +44,24 @@ pub enum Command {
     },
     /// Report the counters ([`Engine::metrics`]); answered by [`Outcome::Metrics`].
     Metrics,
+    /// Force an atom of a callback, or all of them, satisfied ([`Engine::satisfy`]);
+    /// answered by [`Outcome::Satisfied`] and any firing it causes.
+    Satisfy {
+        /// The callback's job.
+        job: u64,
+        /// The callback's position in the job's list.
+        callback: u32,
+        /// The atom's canonical text; `None` is every atom.
+        atom: Option<String>,
+    },
+    /// Clear a callback's latches and count ([`Engine::rearm`]); answered by
+    /// [`Outcome::Rearmed`].
+    Rearm {
+        /// The callback's job.
+        job: u64,
+        /// The callback's position in the job's list.
+        callback: u32,
+    },
 }
 
 impl Command {
@@ -57,6 +75,8 @@ impl Command {
             Command::Remove(_) => "remove",
             Command::Explain { .. } => "explain",
             Command::Metrics => "metrics",
+            Command::Satisfy { .. } => "satisfy",
+            Command::Rearm { .. } => "rearm",
         }
     }
 }
@@ -80,6 +100,20 @@ pub enum Outcome {
     Explained(Explanation),
     /// The answer to [`Command::Metrics`] (the command itself counted).
     Metrics(Metrics),
+    /// [`Command::Satisfy`] was applied to this callback; its firing, if any, follows.
+    Satisfied {
+        /// The job.
+        job: u64,
+        /// The callback's position in the job's list.
+        callback: u32,
+    },
+    /// [`Command::Rearm`] was applied to this callback.
+    Rearmed {
+        /// The job.
+        job: u64,
+        /// The callback's position in the job's list.
+        callback: u32,
+    },
     /// The command was rejected and changed nothing.
     Rejected(Error),
 }
@@ -206,6 +240,14 @@ impl Engine {
             Command::Remove(job) => self.remove_job(*job, &mut firings)?,
             Command::Explain { job, work } => out.push(Outcome::Explained(self.explain(*job, work.as_deref())?)),
             Command::Metrics => out.push(Outcome::Metrics(self.metrics())),
+            Command::Satisfy { job, callback, atom } => {
+                self.satisfy(*job, *callback, atom.as_deref(), &mut firings)?;
+                out.push(Outcome::Satisfied { job: *job, callback: *callback });
+            }
+            Command::Rearm { job, callback } => {
+                self.rearm(*job, *callback)?;
+                out.push(Outcome::Rearmed { job: *job, callback: *callback });
+            }
         }
         out.extend(firings.into_iter().map(Outcome::Fired));
         Ok(())

@@ -701,6 +701,17 @@ impl Reference {
             Command::Time(to) => self.advance_clock(*to, &mut firings)?,
             Command::Remove(job) => self.remove_job(*job, &mut firings)?,
             Command::Explain { job, work } => out.push(Outcome::Explained(self.explain(*job, work.as_deref())?)),
+            Command::Satisfy { job, callback, atom } => {
+                self.satisfy(*job, *callback, atom.as_deref(), &mut firings)?;
+                out.push(Outcome::Satisfied { job: *job, callback: *callback });
+            }
+            Command::Rearm { job, callback } => {
+                let id = self.callback_at(*job, *callback)?;
+                let cb = &mut self.callbacks[id];
+                cb.latch.iter_mut().for_each(|l| *l = false);
+                cb.count = 0;
+                out.push(Outcome::Rearmed { job: *job, callback: *callback });
+            }
             Command::Metrics => {
                 let alive = self.callbacks.iter().filter(|c| c.alive);
                 let fired = alive.clone().filter(|c| c.count > 0).count() as u64;
@@ -717,6 +728,58 @@ impl Reference {
         }
         out.extend(firings.into_iter().map(Outcome::Fired));
         Ok(())
+    }
+}
+
+// -- operations -----------------------------------------------------------------------
+
+impl Reference {
+    /// Forces the occurrences of `atom` (by its text as explanations print it), or every
+    /// atom, of a live job's callback satisfied, then fires it if it is true.
+    ///
+    /// # Errors
+    /// A job that is not live, a callback or atom it does not have.
+    pub fn satisfy(&mut self, job: u64, index: u32, atom: Option<&str>, out: &mut Vec<Firing>) -> Result<(), Error> {
+        let id = self.callback_at(job, index)?;
+        let cb = &self.callbacks[id];
+        let texts: Vec<String> = cb.atoms.iter().map(|a| seen_from(a, cb.owner).to_string()).collect();
+        let hit: Vec<bool> = texts.iter().map(|t| atom.map_or(true, |a| a == t)).collect();
+        if !hit.iter().any(|&h| h) {
+            let mut known: Vec<&str> = Vec::new();
+            for t in &texts {
+                if !known.contains(&t.as_str()) {
+                    known.push(t);
+                }
+            }
+            return Err(Error::new(
+                ErrorKind::BadValue,
+                format!(
+                    "callback {index} of job {job} has no atom `{}`; its atoms are {}",
+                    atom.unwrap_or_default(),
+                    known.join(", ")
+                ),
+            )
+            .in_field("atom"));
+        }
+        for (k, h) in hit.into_iter().enumerate() {
+            self.callbacks[id].latch[k] |= h;
+        }
+        self.try_fire(id, Cause::Forced, None, out);
+        Ok(())
+    }
+
+    /// The callback id of callback `index` of live job `job`.
+    fn callback_at(&self, job: u64, index: u32) -> Result<usize, Error> {
+        let j =
+            self.jobs.get(&job).ok_or_else(|| Error::new(ErrorKind::UnknownJob, format!("job {job} is not live")))?;
+        let id = j.callbacks.get(index as usize).ok_or_else(|| {
+            Error::new(
+                ErrorKind::BadValue,
+                format!("job {job} has {} callback(s); there is no callback {index}", j.callbacks.len()),
+            )
+            .in_field("callback")
+        })?;
+        Ok(*id as usize)
     }
 }
 

@@ -24,7 +24,7 @@ use crate::front::model::{CallbackSpec, Event, EventExtra, JobSpec, JobStatus, L
 use crate::host::command::Command;
 use crate::syntax::{EventType, Span};
 
-const COMMANDS: &str = "submit, callback, event, time, remove, explain, metrics";
+const COMMANDS: &str = "submit, callback, event, time, remove, explain, metrics, satisfy, rearm";
 
 /// Decodes one line (without its `\n`).
 ///
@@ -798,6 +798,26 @@ enum LineWire<'a> {
     Remove(u64),
     Explain(ExplainWire),
     Metrics,
+    Satisfy(SatisfyWire),
+    Rearm(RearmWire),
+}
+
+/// The value of a `satisfy` line.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SatisfyWire {
+    job: u64,
+    callback: u32,
+    #[serde(default)]
+    atom: Option<String>,
+}
+
+/// The value of a `rearm` line.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RearmWire {
+    job: u64,
+    callback: u32,
 }
 
 /// The value of an `explain` line.
@@ -834,6 +854,8 @@ impl LineWire<'_> {
             LineWire::Remove(j) => Ok(Command::Remove(j)),
             LineWire::Explain(e) => Ok(Command::Explain { job: e.job, work: e.work }),
             LineWire::Metrics => Ok(Command::Metrics),
+            LineWire::Satisfy(w) => Ok(Command::Satisfy { job: w.job, callback: w.callback, atom: w.atom }),
+            LineWire::Rearm(w) => Ok(Command::Rearm { job: w.job, callback: w.callback }),
         }
     }
 }
@@ -851,6 +873,8 @@ enum Key {
     Remove,
     Explain,
     Metrics,
+    Satisfy,
+    Rearm,
 }
 
 impl Key {
@@ -866,6 +890,8 @@ impl Key {
             Key::Remove => "remove",
             Key::Explain => "explain",
             Key::Metrics => "metrics",
+            Key::Satisfy => "satisfy",
+            Key::Rearm => "rearm",
         }
     }
 
@@ -881,6 +907,8 @@ impl Key {
             "remove" => Key::Remove,
             "explain" => Key::Explain,
             "metrics" => Key::Metrics,
+            "satisfy" => Key::Satisfy,
+            "rearm" => Key::Rearm,
             _ => return None,
         })
     }
@@ -961,7 +989,14 @@ impl<'de> Visitor<'de> for LineVisitor<'_> {
             }
         };
         ctx.what.set(Some(match key {
-            Key::Submit | Key::Callback | Key::Time | Key::Remove | Key::Explain | Key::Metrics => key.name(),
+            Key::Submit
+            | Key::Callback
+            | Key::Time
+            | Key::Remove
+            | Key::Explain
+            | Key::Metrics
+            | Key::Satisfy
+            | Key::Rearm => key.name(),
             Key::Event | Key::Type | Key::Job | Key::Extra => "event",
         }));
         let line = match (key, self.jobs) {
@@ -972,6 +1007,8 @@ impl<'de> Visitor<'de> for LineVisitor<'_> {
                 Key::Time => LineWire::Time(map.next_value::<QubeTime>()?.0),
                 Key::Remove => LineWire::Remove(map.next_value()?),
                 Key::Explain => LineWire::Explain(map.next_value()?),
+                Key::Satisfy => LineWire::Satisfy(map.next_value()?),
+                Key::Rearm => LineWire::Rearm(map.next_value()?),
                 Key::Metrics => {
                     map.next_value::<MetricsWire>()?;
                     LineWire::Metrics

@@ -14,8 +14,8 @@ mod write;
 
 pub use decode::{decode, IGNORED_JOB_KEYS};
 pub use write::{
-    write_error, write_event, write_explained, write_fired, write_metrics, write_str, write_submitted, write_u64,
-    write_warning,
+    write_error, write_event, write_explained, write_fired, write_metrics, write_operated, write_str, write_submitted,
+    write_u64, write_warning,
 };
 
 use crate::engine::{Engine, Metrics};
@@ -237,6 +237,8 @@ fn write_outcomes(out: &mut Vec<u8>, line: usize, outcomes: &[Outcome], event: O
             Outcome::Fired(f) => write_fired(out, line, f, event),
             Outcome::Explained(e) => write_explained(out, line, e),
             Outcome::Metrics(m) => write_metrics(out, line, m),
+            Outcome::Satisfied { job, callback } => write_operated(out, line, "satisfied", *job, *callback),
+            Outcome::Rearmed { job, callback } => write_operated(out, line, "rearmed", *job, *callback),
             _ => {}
         }
     }

@@ -59,6 +59,19 @@ pub fn write_fired(out: &mut Vec<u8>, line: usize, f: &Firing, event: Option<&Ev
     out.extend_from_slice(b"}}\n");
 }
 
+/// Appends `{"line":N,"KEY":{"job":J,"callback":I}}` and a newline: `KEY` is
+/// `satisfied` or `rearmed`, the answer to an operator's command.
+pub fn write_operated(out: &mut Vec<u8>, line: usize, key: &str, job: u64, callback: u32) {
+    write_line_key(out, line);
+    out.push(b',');
+    write_str(out, key);
+    out.extend_from_slice(b":{\"job\":");
+    write_u64(out, job);
+    out.extend_from_slice(b",\"callback\":");
+    write_u64(out, u64::from(callback));
+    out.extend_from_slice(b"}}\n");
+}
+
 /// Appends `{"line":N,"warning":{"job":ID,"callback":I|null,"message":M}}` and a newline.
 pub fn write_warning(out: &mut Vec<u8>, line: usize, w: &Warning) {
     write_line_key(out, line);
@@ -248,6 +261,7 @@ fn write_cause(out: &mut Vec<u8>, cause: Cause, event: Option<&Event>) {
             write_u64(out, t);
             out.push(b'}');
         }
+        (Cause::Forced, _) => out.extend_from_slice(b"{\"satisfied\":true}"),
         _ => out.extend_from_slice(b"{\"registration\":true}"),
     }
 }
