@@ -930,10 +930,14 @@ fn seen_from(atom: &AtomKind, owner: Option<Owner>) -> AtomKind {
         AtomKind::Clock { schedule, .. } => AtomKind::Clock { owner: None, schedule: *schedule },
         AtomKind::Event { name, ty, context, extra } => {
             let context = match (context, owner) {
-                (Context::Id(id), Some(o)) if *id == o.id => Context::SelfJob,
                 (Context::Parent, Some(Owner { pid: Some(p), .. })) => Context::Id(p),
                 (Context::Label(l), _) => Context::Label(l.to_ascii_lowercase().into()),
                 (c, _) => c.clone(),
+            };
+            // The owner by any name is `self`.
+            let context = match (context, owner) {
+                (Context::Id(id), Some(o)) if id == o.id => Context::SelfJob,
+                (c, _) => c,
             };
             let extra = match extra {
                 Extra::Subjob(i) => Extra::Name(i.to_string().into()),
