@@ -1,7 +1,9 @@
 //! The JSON-lines wire format of `trigwire run` (a documented contract; see README).
 //!
-//! Each input line is one submission, global callback, event, clock move or removal;
-//! each output line is a submission, a firing or an error, tagged with the input line.
+//! Each input line is one submission, global callback, event, clock move, removal,
+//! explanation, metrics request, or operator's satisfy or re-arm; each output line is
+//! a submission, a warning, a firing, an explanation, the metrics, an operator's
+//! answer or an error, tagged with the input line.
 //! A rejected line changes nothing and the following lines are still processed.
 //!
 //! [`decode`] reads a line straight into a [`Command`] (module `decode`: borrowed
