@@ -292,6 +292,7 @@ impl Registry {
             let r = self.callback(cb, Some(owner), next_id(planner)?, index).map_err(|e| e.in_callback(c))?;
             add(planner, r.action, r.slots, r.shape, &mut index);
         }
+        let own = index;
         let mut links = Vec::new();
         if let Some(dep) = &spec.dependency {
             links = crate::front::dependency::parse_dependency(dep).unwrap_or_default();
@@ -312,6 +313,7 @@ impl Registry {
             links,
             agenda_empty: agenda.is_empty(),
             checked: index,
+            own,
         });
         for u in &self.universal {
             if owner.pid.is_none() && names_parent(&u.expr) {

@@ -16,7 +16,8 @@
 //! Only a job's own and `dependency` callbacks are looked at, not the universal ones of
 //! `callbacks.conf`, which are the site's and would warn on every job. Order: by job in
 //! submission order; for each, its label, its `dependency` links in order, then its
-//! callbacks by position (for each: `parent`, labels in order of appearance, the code).
+//! callbacks by position (for each: `parent`, labels in order of appearance, items and
+//! instances that live jobs lack, the code).
 
 use std::fmt;
 
@@ -24,7 +25,7 @@ use crate::front::codes::CodeLevel;
 use crate::front::dependency::{Link, LinkKind};
 use crate::front::plan::Plan;
 use crate::front::registry::Registry;
-use crate::front::resolve::{Ctx, Slot};
+use crate::front::resolve::{Ctx, ExtraKey, Slot};
 use crate::syntax::{Context, EventType};
 
 /// Something an accepted submission is warned about (see [`crate::Submission`]).
@@ -48,7 +49,8 @@ pub enum WarningKind {
     UnspellableLabel,
     /// A label no job of the process group holds yet.
     UnknownLabel,
-    /// An atom that can never be met given what is known (`parent` without a parent).
+    /// An atom that can never be met given what is known (`parent` without a parent,
+    /// an item or instance a live job does not have).
     NeverMet,
     /// A work-level code on a trigger without a work atom.
     WorkCodeWithoutWorkAtom,
@@ -79,6 +81,8 @@ pub(crate) struct JobNote {
     pub agenda_empty: bool,
     /// Its own and `dependency` callbacks: the first this many of its list.
     pub checked: u32,
+    /// Its own callbacks: the first this many of its list.
+    pub own: u32,
 }
 
 /// The warnings of a plan just committed to `reg`.
@@ -153,6 +157,35 @@ pub(crate) fn warnings(reg: &Registry, plan: &Plan) -> Vec<Warning> {
                         }
                     }
                 }
+            }
+            // What is known of live jobs: an item not in the agenda, an instance past the
+            // count. A dependency's callbacks are left to its link warnings.
+            for slot in cb.slots.iter().filter(|_| cb.index < note.own) {
+                let Slot::Event(t) = slot else { continue };
+                let holder = match t.ctx {
+                    Ctx::Job(j) => Some(j),
+                    Ctx::Label(pgrp, sym) => reg.label_holder(pgrp, sym),
+                    Ctx::Nobody => None,
+                };
+                let Some((j, job)) = holder.and_then(|j| reg.jobs.get(&j).map(|r| (j, r))) else { continue };
+                let message = match (t.ty, t.extra) {
+                    (EventType::Work, ExtraKey::Sym(w)) if !job.has_work(w) => format!(
+                        "job {j} has no work item `{}` in its agenda, so a work atom naming it is never met",
+                        reg.symbols.resolve(w)
+                    ),
+                    (EventType::Work, ExtraKey::Any) if job.agenda.is_empty() => {
+                        format!("job {j} has no agenda, so a work atom about any of its items is never met")
+                    }
+                    (EventType::Subjob, ExtraKey::Sym(i)) => match reg.symbols.resolve(i).parse::<u64>() {
+                        Ok(i) if i >= job.subjobs => format!(
+                            "job {j} has {} instance(s), so a subjob atom naming instance {i} is never met",
+                            job.subjobs
+                        ),
+                        _ => continue,
+                    },
+                    _ => continue,
+                };
+                warn(at, WarningKind::NeverMet, message);
             }
             let action = reg.action(cb.action);
             let work_atom = cb.slots.iter().any(|s| matches!(s, Slot::Event(t) if t.ty == EventType::Work));

@@ -862,6 +862,37 @@ impl Reference {
                         warn(at, WarningKind::UnknownLabel, message);
                     }
                 }
+                // What is known of live jobs, in the job's own callbacks only.
+                for atom in cb.atoms.iter().filter(|_| (cb.index as usize) < spec.callbacks.len()) {
+                    let AtomKind::Event { ty, context, extra, .. } = atom else { continue };
+                    let holder = match context {
+                        Context::SelfJob => Some(owner.id),
+                        Context::Parent => owner.pid,
+                        Context::Id(j) => Some(*j),
+                        Context::Label(l) => self
+                            .jobs
+                            .iter()
+                            .find(|(_, j)| j.pgrp == owner.pgrp && j.label.eq_ignore_ascii_case(l))
+                            .map(|(id, _)| *id),
+                    };
+                    let Some((j, target)) = holder.and_then(|j| self.jobs.get(&j).map(|t| (j, t))) else { continue };
+                    let message = match (ty, extra) {
+                        (EventType::Work, Extra::Name(w)) if !target.agenda.iter().any(|a| **a == **w) => {
+                            format!(
+                                "job {j} has no work item `{w}` in its agenda, so a work atom naming it is never met"
+                            )
+                        }
+                        (EventType::Work, Extra::Any) if target.agenda.is_empty() => {
+                            format!("job {j} has no agenda, so a work atom about any of its items is never met")
+                        }
+                        (EventType::Subjob, Extra::Subjob(i)) if *i >= target.subjobs => format!(
+                            "job {j} has {} instance(s), so a subjob atom naming instance {i} is never met",
+                            target.subjobs
+                        ),
+                        _ => continue,
+                    };
+                    warn(at, WarningKind::NeverMet, message);
+                }
                 if cb.action.level == Some(CodeLevel::Work) && !events().any(|(ty, _)| ty == EventType::Work) {
                     let message = format!(
                         "`{}` is a work-level code, but the trigger has no work atom to give it a frame",
