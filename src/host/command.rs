@@ -9,10 +9,12 @@
 //!
 //! # Order
 //!
-//! One command's outcomes come in this order: for an accepted submission,
-//! [`Outcome::Submitted`] and then its firings (registration firings first, then those
+//! One command's outcomes come in this order: for an accepted submission (its warnings
+//! on it), [`Outcome::Submitted`] and then its firings (registration firings first, then those
 //! of each job's `submit` event); for a global callback, [`Outcome::GlobalAdded`] and
-//! then its registration firings; for an event or a clock move, its firings. A rejected
+//! then its registration firings; for an event or a clock move, its firings; for an
+//! explanation or metrics, its one answer; for a satisfy, [`Outcome::Satisfied`] and
+//! then its firing, if any; for a re-arm, [`Outcome::Rearmed`]. A rejected
 //! command has exactly one outcome, [`Outcome::Rejected`], and changed nothing.
 
 use crate::engine::{BatchFiring, Engine, Explanation, Metrics, Submission};
