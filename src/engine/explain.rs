@@ -187,7 +187,8 @@ impl Engine {
     /// PERF: a farm of `jobs × 1000` two-atom frame callbacks (ten jobs per group, each
     /// frame waiting on two others), release build, shared 2-core machine: 12-14 ms per
     /// call at 1M callbacks, 85-89 ms at 10M, with or without a work name (the scan of
-    /// the index is the cost). Keeping each callback's trigger text instead would cost
+    /// the index is the cost; `cargo run --release -p trigwire-tools --example
+    /// explain_cost -- 10000`). Keeping each callback's trigger text instead would cost
     /// about 50 bytes per callback of such a farm, beyond the 64-byte budget.
     pub fn explain(&self, job: u64, work: Option<&str>) -> Result<Explanation, Error> {
         let record = self.reg.live_job(job)?;
