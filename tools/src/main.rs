@@ -42,6 +42,10 @@ enum Command {
         /// the end, and on each `{"metrics": true}` line (replaced atomically).
         #[arg(long)]
         metrics: Option<String>,
+        /// Also write the replay as one self-contained HTML page: swimlanes, firings
+        /// and their causes, the dependency graph.
+        #[arg(long)]
+        timeline: Option<String>,
     },
     /// Print a trigger's canonical form and compiled circuit, or its error.
     Check {
@@ -53,7 +57,12 @@ enum Command {
         json: bool,
     },
     /// Run the documented Qube scenarios on the built-in farm simulator.
-    Demo,
+    Demo {
+        /// Also write the run as one self-contained HTML page: swimlanes, firings and
+        /// their causes, the dependency graph.
+        #[arg(long)]
+        timeline: Option<String>,
+    },
     /// Build a seeded synthetic farm, register it, replay its frame events, and print
     /// the figures as one JSON object (progress on standard error).
     Bench(BenchArgs),
@@ -103,12 +112,12 @@ struct BenchArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { file, batch, retroactive, start_time, callbacks_conf, event_names, metrics } => {
+        Command::Run { file, batch, retroactive, start_time, callbacks_conf, event_names, metrics, timeline } => {
             let config = Config { retroactive, start_time, ..Config::default() };
-            run(file, batch, config, callbacks_conf, &event_names, metrics.as_deref())
+            run(file, batch, config, callbacks_conf, &event_names, metrics.as_deref(), timeline)
         }
         Command::Check { trigger, json } => check(trigger.as_deref(), json),
-        Command::Demo => demo(),
+        Command::Demo { timeline } => demo(timeline.as_deref()),
         Command::Bench(args) => bench(&args),
     };
     match result {
@@ -127,6 +136,7 @@ fn run(
     conf: Option<String>,
     event_names: &[String],
     metrics: Option<&str>,
+    timeline: Option<String>,
 ) -> Result<ExitCode, String> {
     let mut engine = Engine::new(config);
     for name in event_names {
@@ -141,10 +151,40 @@ fn run(
         None => Mode::OneByOne,
     };
     // The whole replay runs on a thread of the batch pool: see `on_pool_thread`.
-    trigwire::on_pool_thread(|| replay_log(file.as_deref(), engine, mode, metrics))
+    trigwire::on_pool_thread(|| match timeline {
+        None => {
+            let metrics = metrics.map(|path| (path, Engine::metrics as fn(&Engine) -> trigwire::Metrics));
+            replay_log(file.as_deref(), engine, mode, metrics, |_| Ok(()))
+        }
+        Some(page) => {
+            // Fail before the replay, not after it, when the page cannot be written.
+            std::fs::File::create(&page).map_err(|e| format!("cannot write {page}: {e}"))?;
+            let mut recorder = trigwire_tools::timeline::Recorder::new(engine);
+            recorder.timeline_mut().set_title(&format!("trigwire run {}", file.as_deref().unwrap_or("-")));
+            for name in event_names {
+                recorder.timeline_mut().register_event_name(name);
+            }
+            let read: fn(&trigwire_tools::timeline::Recorder) -> trigwire::Metrics = |r| r.inner().metrics();
+            let metrics = metrics.map(|path| (path, read));
+            replay_log(file.as_deref(), recorder, mode, metrics, |r| r.timeline().write_html(&page))
+        }
+    })
 }
 
-fn replay_log(file: Option<&str>, engine: Engine, mode: Mode, metrics: Option<&str>) -> Result<ExitCode, String> {
+/// Where `--metrics` writes, and how to read the metrics of what the log is replayed
+/// onto.
+type MetricsTo<'p, A> = Option<(&'p str, fn(&A) -> trigwire::Metrics)>;
+
+/// Replays the log onto `engine` (the engine, or the engine inside a timeline
+/// recorder), writes the metrics to `metrics`' file if given (on each metrics line and
+/// at the end), then hands the engine to `after` (which writes the timeline).
+fn replay_log<A: trigwire::Apply>(
+    file: Option<&str>,
+    engine: A,
+    mode: Mode,
+    metrics: MetricsTo<'_, A>,
+    after: impl FnOnce(&A) -> Result<(), String>,
+) -> Result<ExitCode, String> {
     let mut input = open_input(file)?;
     let mut replay = Replay::new(engine);
     let stdout = std::io::stdout();
@@ -163,7 +203,7 @@ fn replay_log(file: Option<&str>, engine: Engine, mode: Mode, metrics: Option<&s
             break;
         }
         replay.feed(buffer.strip_suffix(b"\n").unwrap_or(&buffer), mode, &mut output);
-        if let (Some(path), Some(m)) = (metrics, &output.metrics) {
+        if let (Some((path, _)), Some(m)) = (metrics, &output.metrics) {
             write_metrics(path, m)?;
         }
         write_output(&mut out, &mut output)?;
@@ -171,9 +211,10 @@ fn replay_log(file: Option<&str>, engine: Engine, mode: Mode, metrics: Option<&s
     replay.finish(&mut output);
     write_output(&mut out, &mut output)?;
     out.flush().map_err(|e| e.to_string())?;
-    if let Some(path) = metrics {
-        write_metrics(path, &replay.engine().metrics())?;
+    if let Some((path, read)) = metrics {
+        write_metrics(path, &read(replay.engine()))?;
     }
+    after(replay.engine())?;
     Ok(if replay.rejected() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
@@ -300,14 +341,18 @@ fn check_json(trigger: &str, checked: &Result<trigwire::Checked, trigwire::Error
     }
 }
 
-fn demo() -> Result<ExitCode, String> {
+fn demo(timeline: Option<&str>) -> Result<ExitCode, String> {
     println!("trigwire demo: the documented Qube scenarios on a four-frame shot, one farm second a step\n");
     for line in trigwire_tools::sim::DEMO_JOBS {
         println!("  {line}");
     }
     println!();
-    for line in trigwire_tools::sim::demo() {
+    let farm = trigwire_tools::sim::demo_farm().map_err(|e| e.to_string())?;
+    for line in farm.timeline() {
         println!("{line}");
+    }
+    if let Some(page) = timeline {
+        farm.recorded().write_html(page)?;
     }
     Ok(ExitCode::SUCCESS)
 }
