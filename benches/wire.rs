@@ -97,7 +97,7 @@ fn fired_value(line: usize, f: &Firing, e: &Event) -> Value {
 
 fn bench_write(c: &mut Criterion) {
     let (f, event) = firing();
-    let submitted = trigwire::Submission { ids: (1..=10).collect(), pgrp: 1 };
+    let submitted = trigwire::Submission { ids: (1..=10).collect(), pgrp: 1, warnings: Vec::new() };
     let error = decode(r#"{"time": 5, "time": 6}"#).expect_err("a duplicate key");
     let mut buffer = Vec::with_capacity(4096);
     write_fired(&mut buffer, 123_456, &f, Some(&event));

@@ -131,9 +131,12 @@ pub mod qube {
     pub use crate::host::conf::{load_callbacks_conf, parse_callbacks_conf, ConfEntry, ConfError, UniversalCallback};
 }
 
+pub use engine::{check, AtomState, CallbackExplanation, Checked, Explanation, Gate, GateKind, Metrics, COMMAND_KINDS};
 pub use engine::{explain, on_pool_thread, BatchFiring, Compiled, Config, Engine, MemoryUsage, Stats, Submission};
+pub use engine::{CallbackInfo, JobInfo};
 pub use error::{Error, ErrorKind, LimitName, WireFault};
 pub use front::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};
 pub use front::registry::{Action, Limits};
+pub use front::{Warning, WarningKind};
 pub use host::command::{Apply, Command, JobFeed, Outcome, Reply};
 pub use syntax::{EventName, EventType, UnknownWord};

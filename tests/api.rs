@@ -107,7 +107,7 @@ fn a_command_applies_like_its_method_and_outcomes_carry_text() {
     let mut engine = Engine::default();
     let mut out = Vec::new();
     engine.apply(&Command::Submit(vec![upstream, job]), &mut out).expect("valid");
-    assert_eq!(out, vec![Outcome::Submitted(Submission { ids: vec![1, 2], pgrp: 1 })]);
+    assert_eq!(out, vec![Outcome::Submitted(Submission { ids: vec![1, 2], pgrp: 1, warnings: Vec::new() })]);
     out.clear();
     let done = Command::Event(Event::work(EventName::Complete, 1, "5"));
     engine.apply(&done, &mut out).expect("valid");

@@ -33,6 +33,18 @@ pub(super) struct CallbackState {
     latch: u64,
 }
 
+impl CallbackState {
+    /// How many times it has fired.
+    pub(super) fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// Its latch word (the first, for wide circuits kept in [`WideLatches`]).
+    pub(super) fn latch(&self) -> u64 {
+        self.latch
+    }
+}
+
 const DEAD: CallbackState = CallbackState { kind: DEAD_KIND, count: 0, latch: 0 };
 
 impl CallbackState {
@@ -120,6 +132,23 @@ impl Callbacks {
             self.chunks[c] = None;
         }
         Some(kind)
+    }
+
+    /// Clears a live callback's latches and count; false if it is not live.
+    pub fn rearm(&mut self, cb: CallbackId) -> bool {
+        let Some(state) = state_mut(&mut self.chunks, 0, cb) else { return false };
+        state.count = 0;
+        state.latch = 0;
+        if let Some(words) = self.wide.get_mut(&cb) {
+            words.fill(0);
+        }
+        true
+    }
+
+    /// Live callbacks with a count of zero, and with more.
+    pub fn by_count(&self) -> (u64, u64) {
+        let live = self.chunks.iter().flatten().flat_map(|c| c.iter()).filter(|s| s.kind != DEAD_KIND);
+        live.fold((0, 0), |(w, f), s| if s.count == 0 { (w + 1, f) } else { (w, f + 1) })
     }
 
     /// The whole table as one shard, starting from owner run `hint`.

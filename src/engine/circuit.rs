@@ -62,6 +62,40 @@ impl Template {
         }
     }
 
+    /// The shape this template was compiled from, rebuilt from its check (a pure AND
+    /// or OR over its slots in order, or its program): explanations print it, so no
+    /// callback and no template keeps it.
+    pub fn shape(&self) -> Shape {
+        let slots = || (0..self.width).map(Shape::Slot).collect::<Vec<_>>();
+        match &self.check {
+            Check::All if self.width == 1 => Shape::Slot(0),
+            Check::All => Shape::And(slots()),
+            Check::Any => Shape::Or(slots()),
+            Check::Program(nodes) => {
+                let mut stack: Vec<Shape> = Vec::new();
+                for node in nodes.iter() {
+                    match *node {
+                        Node::Leaf(s) => stack.push(Shape::Slot(s)),
+                        Node::And(n) | Node::Or(n) => {
+                            let children = stack.split_off(stack.len() - n as usize);
+                            stack.push(if matches!(node, Node::And(_)) {
+                                Shape::And(children)
+                            } else {
+                                Shape::Or(children)
+                            });
+                        }
+                    }
+                }
+                stack.pop().unwrap_or(Shape::And(Vec::new()))
+            }
+        }
+    }
+
+    /// Slots (latch bits) of this template.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
     /// Latch words a callback of this template needs.
     pub fn words(&self) -> usize {
         (self.width as usize).div_ceil(64).max(1)

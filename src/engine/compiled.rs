@@ -4,6 +4,7 @@
 use super::batch::{self, RawBatchFiring};
 use super::callbacks::{Callbacks, FireCtx};
 use super::catalog::Catalog;
+use super::circuit::Template;
 use super::clock::{first_tick_after, Timers};
 use super::facts::Facts;
 use super::index::Index;
@@ -16,6 +17,7 @@ use crate::front::plan::CallbackRef;
 use crate::front::registry::{JobRecord, Registry, ResolvedEvent};
 use crate::front::resolve::Slot;
 use crate::syntax::Schedule;
+use hashbrown::HashMap;
 
 /// Counters for tests and benchmarks: they measure work without timing it.
 ///
@@ -61,7 +63,19 @@ pub struct Compiled {
     now: u64,
     /// Postings of removed callbacks still in the index (swept in bulk).
     dead_postings: usize,
+    /// The clock atoms of the callbacks that have any, by slot: what explanations print
+    /// for them (the timers drop a one-shot time once it is reached). Event atoms need
+    /// no such table: their terms are the index's keys. A frame farm has no entry here.
+    clocks: HashMap<CallbackId, Box<[(u32, Schedule)]>>,
     stats: Stats,
+}
+
+/// One live callback as explanations see it: its template, action, count and latches.
+pub(super) struct View<'a> {
+    pub template: &'a Template,
+    pub action: ActionId,
+    pub count: u32,
+    pub latch: Vec<u64>,
 }
 
 impl Compiled {
@@ -100,6 +114,13 @@ impl Compiled {
         let kind = self.catalog.kind(template, cb.action);
         self.catalog.note_owner(cb.id, cb.owner.unwrap_or(0), cb.index);
         self.callbacks.insert(cb.id, kind, words);
+        if cb.slots.iter().any(|s| matches!(s, Slot::Clock(_))) {
+            let clocks = cb.slots.iter().enumerate().filter_map(|(i, s)| match s {
+                Slot::Clock(schedule) => Some((i as u32, *schedule)),
+                Slot::Event(_) => None,
+            });
+            self.clocks.insert(cb.id, clocks.collect());
+        }
         for (slot, atom) in cb.slots.iter().enumerate() {
             let posting = Posting { cb: cb.id, slot: slot as u32 };
             let set = match atom {
@@ -226,6 +247,9 @@ impl Compiled {
 
     fn drop_callback(&mut self, cb: CallbackId, release: &mut impl FnMut(ActionId)) -> bool {
         let Some(kind) = self.callbacks.remove(cb) else { return false };
+        if !self.clocks.is_empty() {
+            self.clocks.remove(&cb);
+        }
         self.dead_postings += self.catalog.template(kind).postings as usize;
         release(self.catalog.action(kind));
         self.catalog.release_kind(kind);
@@ -266,8 +290,74 @@ impl Compiled {
             templates: self.catalog.heap_bytes(),
             index_heads: heads,
             index_tables: tables,
-            timers: self.timers.heap_bytes(),
+            timers: self.timers.heap_bytes()
+                + self.clocks.capacity() * (std::mem::size_of::<(CallbackId, Box<[(u32, Schedule)]>)>() + 1)
+                + self.clocks.values().map(|c| std::mem::size_of_val(&**c)).sum::<usize>(),
             ..MemoryUsage::default()
         }
+    }
+}
+
+/// Explanations: reading a callback's state and the way back to its atoms.
+impl Compiled {
+    /// A live callback's template, action, count and latch words.
+    pub(super) fn view(&self, cb: CallbackId) -> Option<View<'_>> {
+        let state = self.callbacks.state(cb)?;
+        let template = self.catalog.template(state.kind);
+        let latch = match self.callbacks.wide.get(&cb) {
+            Some(words) => words.to_vec(),
+            None => vec![state.latch()],
+        };
+        Some(View { template, action: self.catalog.action(state.kind), count: state.count(), latch })
+    }
+
+    /// The atoms of the callbacks `first..first + n`: for each, its slots in order,
+    /// `None` where none was found (a slot of a callback no longer live). Event atoms
+    /// come from the index's keys, clock atoms from their side table.
+    pub(super) fn slots_of(&self, first: CallbackId, n: u32) -> Vec<Vec<Option<Slot>>> {
+        let mut out: Vec<Vec<Option<Slot>>> = (0..n)
+            .map(|k| {
+                let cb = CallbackId::from_u32(first.as_u32() + k);
+                let width = self.view(cb).map_or(0, |v| v.template.width());
+                vec![None; width as usize]
+            })
+            .collect();
+        let end = CallbackId::from_u32(first.as_u32() + n);
+        self.index.postings_of(first..end, |p, term| {
+            if let Some(slot) = out[(p.cb.as_u32() - first.as_u32()) as usize].get_mut(p.slot as usize) {
+                *slot = Some(Slot::Event(term));
+            }
+        });
+        for (k, slots) in out.iter_mut().enumerate() {
+            let cb = CallbackId::from_u32(first.as_u32() + k as u32);
+            for &(slot, schedule) in self.clocks.get(&cb).map_or(&[][..], |c| &c[..]) {
+                if let Some(s) = slots.get_mut(slot as usize) {
+                    *s = Some(Slot::Clock(schedule));
+                }
+            }
+        }
+        out
+    }
+
+    /// Live callbacks that have not fired, and those that have.
+    pub(super) fn callbacks_by_count(&self) -> (u64, u64) {
+        self.callbacks.by_count()
+    }
+
+    /// Sets the latches of `postings` (sorted) through the one latch loop, firing with
+    /// cause [`Cause::Forced`]: an operator's `satisfy`.
+    pub(super) fn force(
+        &mut self,
+        reg: &Registry,
+        postings: &[Posting],
+        scratch: &mut Scratch,
+        out: &mut Vec<RawFiring>,
+    ) {
+        self.apply(reg, postings, Cause::Forced, &mut scratch.owner_hint, out);
+    }
+
+    /// Clears a live callback's latches and count; false if it is not live.
+    pub(super) fn rearm(&mut self, cb: CallbackId) -> bool {
+        self.callbacks.rearm(cb)
     }
 }

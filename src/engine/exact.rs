@@ -300,6 +300,20 @@ impl Exact {
         }
     }
 
+    /// Every non-empty cell with its symbol, for explanations (not on a hot path).
+    pub fn cells_by_symbol(&self) -> Box<dyn Iterator<Item = (Symbol, &Cell)> + '_> {
+        match self {
+            Exact::Dense { base, cells, .. } => Box::new(
+                cells
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| !c.is_empty())
+                    .map(move |(i, c)| (Symbol::from_u32(base + i as u32), c)),
+            ),
+            Exact::Sparse(map) => Box::new(map.iter().map(|(s, c)| (*s, c))),
+        }
+    }
+
     /// Drops the postings of callbacks that are not live, in place in `arena`; returns
     /// (postings dropped, postings and cells examined).
     pub fn retain_in_place(&mut self, live: &dyn Fn(CallbackId) -> bool, arena: &mut Arena) -> (usize, usize) {

@@ -311,6 +311,26 @@ impl Index {
         shrink_map(&mut self.heads);
     }
 
+    /// Calls `found` with every posting of a callback in `cbs` and the term it waits
+    /// under: the way back from latch bits to atoms for explanations, so that no
+    /// callback keeps its trigger text. Each list is sorted by callback, so a range is
+    /// found by binary search; the cost is one step per term of the index.
+    pub fn postings_of(&self, cbs: std::ops::Range<CallbackId>, mut found: impl FnMut(Posting, Term)) {
+        let mut each = |list: &[Posting], term: Term| {
+            let from = list.partition_point(|p| p.cb < cbs.start);
+            list[from..].iter().take_while(|p| p.cb < cbs.end).for_each(|&p| found(p, term));
+        };
+        for (head, table) in &self.heads {
+            let table = &self.tables[table.as_usize()];
+            let term = |extra| Term { name: head.name, ty: head.ty, ctx: head.ctx, extra };
+            each(&table.whole, term(ExtraKey::None));
+            each(&table.any, term(ExtraKey::Any));
+            for (sym, cell) in table.exact.cells_by_symbol() {
+                each(self.arena.slice(cell), term(ExtraKey::Sym(sym)));
+            }
+        }
+    }
+
     /// Postings stored, live or not yet swept.
     pub fn postings(&self) -> usize {
         self.postings

@@ -47,13 +47,18 @@ mod explain;
 mod facts;
 mod index;
 mod memory;
+mod metrics;
+mod operate;
 mod postings;
 mod prefetch;
 mod scratch;
 
 pub use compiled::{Compiled, Stats};
-pub use explain::explain;
+pub use explain::{check, explain, AtomState, CallbackExplanation, Checked, Explanation, Gate, GateKind};
 pub use memory::MemoryUsage;
+pub(crate) use metrics::Counters;
+pub use metrics::{Metrics, COMMAND_KINDS};
+pub use operate::{CallbackInfo, JobInfo};
 
 use crate::error::{Error, ErrorKind};
 use crate::front::ids::CallbackId;
@@ -66,6 +71,7 @@ use scratch::Scratch;
 use crate::front::model::{CallbackSpec, Cause, Event, Firing, JobSpec, RawFiring, RawTarget, Target};
 use crate::front::registry::{JobRecord, Limits, Registry, ResolvedEvent};
 use crate::front::CodeLevel;
+use crate::front::Warning;
 use crate::syntax::{EventName, EventType};
 
 /// Engine options. Each has a default that suits a Qube-compatible farm.
@@ -90,6 +96,9 @@ pub struct Submission {
     pub ids: Vec<u64>,
     /// The process group of the first job.
     pub pgrp: u64,
+    /// What the submission is warned about (see [`Warning`]); it was accepted all the
+    /// same.
+    pub warnings: Vec<Warning>,
 }
 
 /// A firing from [`Engine::process_batch`], with the position of its event in the batch.
@@ -133,6 +142,8 @@ pub struct Engine {
     now: u64,
     // Scratch: reused buffers only.
     scratch: Scratch,
+    // Counters (`metrics.rs`): neither state nor scratch, like `Stats`.
+    pub(crate) counters: Counters,
 }
 
 /// A clone has the same state and fresh scratch.
@@ -144,6 +155,7 @@ impl Clone for Engine {
             facts: self.facts.clone(),
             now: self.now,
             scratch: Scratch::default(),
+            counters: self.counters.clone(),
         }
     }
 }
@@ -164,6 +176,7 @@ impl Engine {
             facts,
             now: config.start_time,
             scratch: Scratch::default(),
+            counters: Counters::default(),
         }
     }
 
@@ -247,13 +260,14 @@ impl Engine {
         feed(&mut |job| reg.plan_job(&mut planner, job))?;
         let plan = self.reg.finish_plan(planner)?;
         self.reg.commit(&plan);
+        let warnings = crate::front::warnings::warnings(&self.reg, &plan);
         self.matcher.register(&self.reg, plan.callbacks(), self.facts.as_ref(), &mut self.scratch, out);
         let ids: Vec<u64> = plan.jobs.iter().map(|(id, _)| *id).collect();
         for &id in &ids {
             let event = Event::job(EventName::Submit, id);
             self.dispatch(&event, Cause::Submitted(id), out)?;
         }
-        Ok(Submission { ids, pgrp: plan.pgrp })
+        Ok(Submission { ids, pgrp: plan.pgrp, warnings })
     }
 
     /// Registers a global callback: no owner, so no `self`, `parent` or labels. Returns
@@ -306,7 +320,9 @@ impl Engine {
     /// At most eight index lookups, then one step per posting found. No allocation
     /// beyond growing `out`.
     pub fn process(&mut self, event: &Event, out: &mut Vec<Firing>) -> Result<(), Error> {
-        self.publishing(out, |engine, raw| engine.dispatch(event, Cause::Event, raw))
+        self.publishing(out, |engine, raw| engine.dispatch(event, Cause::Event, raw))?;
+        self.counters.events += 1;
+        Ok(())
     }
 
     /// Processes a batch of events. The firings are exactly those of calling
@@ -331,7 +347,10 @@ impl Engine {
     ) -> Vec<(usize, Error)> {
         let mut raw = std::mem::take(&mut self.scratch.raw_batch);
         raw.clear();
-        let rejected = batch::in_pool(events.len(), || self.process_batch_here(events, &mut raw));
+        let len = events.len();
+        let rejected = batch::in_pool(len, || self.process_batch_here(events, &mut raw));
+        self.counters.events += (len - rejected.len()) as u64;
+        self.counters.firings += raw.len() as u64;
         out.reserve(raw.len());
         out.extend(raw.iter().map(|r| BatchFiring { event: r.event, firing: self.published(&r.firing) }));
         self.scratch.raw_batch = raw;
@@ -477,7 +496,8 @@ impl Engine {
     }
 
     /// Appends the published form of `raw` to `out`.
-    fn publish(&self, raw: &[RawFiring], out: &mut Vec<Firing>) {
+    fn publish(&mut self, raw: &[RawFiring], out: &mut Vec<Firing>) {
+        self.counters.firings += raw.len() as u64;
         out.reserve(raw.len());
         out.extend(raw.iter().map(|r| self.published(r)));
     }
@@ -518,6 +538,23 @@ impl Engine {
     /// How many jobs are live.
     pub fn live_jobs(&self) -> usize {
         self.reg.jobs.len()
+    }
+
+    /// The counters a scheduler exports: commands by kind, events, firings,
+    /// rejections, live jobs, live callbacks waiting and fired, and memory by structure.
+    /// [`Metrics::prometheus`] writes them in the Prometheus text format.
+    ///
+    /// # Performance
+    /// Reads every callback's state once (to count those that fired).
+    pub fn metrics(&self) -> Metrics {
+        let (waiting, fired) = self.matcher.callbacks_by_count();
+        Metrics {
+            jobs: self.reg.jobs.len() as u64,
+            callbacks_waiting: waiting,
+            callbacks_fired: fired,
+            memory: self.memory_usage(),
+            ..Metrics::from_counters(&self.counters)
+        }
     }
 
     /// Bytes held, by structure.

@@ -16,7 +16,9 @@ pub(crate) mod model;
 pub(crate) mod plan;
 pub(crate) mod registry;
 pub(crate) mod resolve;
+pub(crate) mod warnings;
 
 pub use codes::CodeLevel;
 pub use dependency::{parse_dependency, DependencyError, Link, LinkKind};
 pub use frames::{frame_range, FrameRangeError};
+pub use warnings::{Warning, WarningKind};

@@ -231,6 +231,9 @@ pub enum Cause {
     /// Its registration: a time already reached, or (with `retroactive`) a fact already
     /// known, made the trigger true.
     Registration,
+    /// An operator forced an atom or the whole callback satisfied
+    /// ([`crate::Engine::satisfy`]).
+    Forced,
 }
 
 /// One firing of one callback, with everything a host prints: the owner and position,

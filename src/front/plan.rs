@@ -29,6 +29,7 @@ use crate::front::registry::{
     Registry, SymbolRuns,
 };
 use crate::front::resolve::{names_parent, resolve, Owner, Resolved, Shape, Slot};
+use crate::front::warnings::JobNote;
 
 /// The checks of a submission, in the order their errors take precedence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,6 +60,10 @@ pub(crate) struct Planner {
     instances: u64,
     atoms: u64,
     error: Option<(Phase, Error)>,
+    /// What the warnings need to know of each planned job (`warnings.rs`).
+    notes: Vec<JobNote>,
+    /// The explicit label of the job being planned, when the grammar cannot spell it.
+    unspellable: Option<String>,
 }
 
 /// The callbacks of a plan, compactly: see the module docs.
@@ -112,9 +117,15 @@ pub(crate) struct Plan {
     next_callback: u32,
     /// Where each group's search for generated labels stopped.
     floors: Vec<(u64, u64)>,
+    notes: Vec<JobNote>,
 }
 
 impl Plan {
+    /// What the warnings need to know of each job, in submission order.
+    pub fn notes(&self) -> &[JobNote] {
+        &self.notes
+    }
+
     /// Every callback of the plan, in id order.
     pub fn callbacks(&self) -> impl Iterator<Item = CallbackRef<'_>> {
         let planned = &self.callbacks;
@@ -169,6 +180,8 @@ impl Registry {
             instances: 0,
             atoms: 0,
             error: None,
+            notes: Vec::new(),
+            unspellable: None,
         }
     }
 
@@ -205,6 +218,7 @@ impl Registry {
         if skip(Phase::Labels, planner) {
             return Ok(());
         }
+        planner.unspellable = None;
         let label = self.explicit_label(planner, spec, i, id, pgrp).map_err(|e| (Phase::Labels, e))?;
         if skip(Phase::Body, planner) {
             return Ok(());
@@ -274,6 +288,7 @@ impl Registry {
         if self.label_live(pgrp, sym) || !planner.labels.insert((pgrp, sym)) {
             return Err(bad(format!("label `{label}` is already used in process group {pgrp}")));
         }
+        planner.unspellable = (!crate::syntax::is_label(label)).then(|| label.clone());
         Ok(Some(sym))
     }
 
@@ -316,7 +331,10 @@ impl Registry {
             count(planner, &self.limits, atoms).map_err(|e| e.in_callback(c))?;
             add(planner, r.action, r.slots, r.shape, &mut index);
         }
+        let own = index;
+        let mut links = Vec::new();
         if let Some(dep) = &spec.dependency {
+            links = crate::front::dependency::parse_dependency(dep).unwrap_or_default();
             // PERF: each generated callback is resolved as it is made, against the
             // attribute's own text: none is held, and the text is not copied per callback.
             let (limits, so_far) = (self.limits, (planned(planner), planner.atoms));
@@ -330,6 +348,15 @@ impl Registry {
                 Ok(())
             })?;
         }
+        planner.notes.push(JobNote {
+            id,
+            pgrp,
+            unspellable: planner.unspellable.take(),
+            links,
+            agenda_empty: agenda_symbols.is_empty(),
+            checked: index,
+            own,
+        });
         for u in &self.universal {
             if owner.pid.is_none() && names_parent(&u.expr) {
                 continue;
@@ -373,6 +400,7 @@ impl Registry {
             callbacks: planner.callbacks,
             next_callback: planner.next_callback,
             floors,
+            notes: planner.notes,
         })
     }
 

@@ -121,6 +121,11 @@ impl Agenda {
     }
 
     /// Whether `work` is one of the names.
+    /// Whether the agenda has no item.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Agenda::Range { len: 0, .. }) || matches!(self, Agenda::Sorted(s) if s.is_empty())
+    }
+
     pub fn contains(&self, work: Symbol) -> bool {
         // PERF: a target lookup per firing was a binary search over the agenda, a
         // quarter of random-order replay time at 3M callbacks. A range is one compare:

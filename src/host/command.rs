@@ -9,13 +9,15 @@
 //!
 //! # Order
 //!
-//! One command's outcomes come in this order: for an accepted submission,
-//! [`Outcome::Submitted`] and then its firings (registration firings first, then those
+//! One command's outcomes come in this order: for an accepted submission (its warnings
+//! on it), [`Outcome::Submitted`] and then its firings (registration firings first, then those
 //! of each job's `submit` event); for a global callback, [`Outcome::GlobalAdded`] and
-//! then its registration firings; for an event or a clock move, its firings. A rejected
+//! then its registration firings; for an event or a clock move, its firings; for an
+//! explanation or metrics, its one answer; for a satisfy, [`Outcome::Satisfied`] and
+//! then its firing, if any; for a re-arm, [`Outcome::Rearmed`]. A rejected
 //! command has exactly one outcome, [`Outcome::Rejected`], and changed nothing.
 
-use crate::engine::{BatchFiring, Engine, Submission};
+use crate::engine::{BatchFiring, Engine, Explanation, Metrics, Submission};
 use crate::error::Error;
 use crate::front::ids::CallbackId;
 use crate::front::model::{CallbackSpec, Event, Firing, JobSpec};
@@ -37,6 +39,34 @@ pub enum Command {
     /// Remove a live callback, global or a job's ([`Engine::remove_callback`]). Like
     /// [`Command::Remove`], it has no outcome of its own when accepted.
     RemoveCallback(CallbackId),
+    /// Explain a live job's callbacks, or those about one work item
+    /// ([`Engine::explain`]); answered by [`Outcome::Explained`].
+    Explain {
+        /// The job.
+        job: u64,
+        /// Only the callbacks with an atom about this work item.
+        work: Option<String>,
+    },
+    /// Report the counters ([`Engine::metrics`]); answered by [`Outcome::Metrics`].
+    Metrics,
+    /// Force an atom of a callback, or all of them, satisfied ([`Engine::satisfy`]);
+    /// answered by [`Outcome::Satisfied`] and any firing it causes.
+    Satisfy {
+        /// The callback's job.
+        job: u64,
+        /// The callback's position in the job's list.
+        callback: u32,
+        /// The atom's canonical text; `None` is every atom.
+        atom: Option<String>,
+    },
+    /// Clear a callback's latches and count ([`Engine::rearm`]); answered by
+    /// [`Outcome::Rearmed`].
+    Rearm {
+        /// The callback's job.
+        job: u64,
+        /// The callback's position in the job's list.
+        callback: u32,
+    },
 }
 
 impl Command {
@@ -49,6 +79,10 @@ impl Command {
             Command::Time(_) => "time",
             Command::Remove(_) => "remove",
             Command::RemoveCallback(_) => "remove_callback",
+            Command::Explain { .. } => "explain",
+            Command::Metrics => "metrics",
+            Command::Satisfy { .. } => "satisfy",
+            Command::Rearm { .. } => "rearm",
         }
     }
 }
@@ -68,6 +102,24 @@ pub enum Outcome {
     },
     /// A callback fired.
     Fired(Firing),
+    /// The answer to [`Command::Explain`].
+    Explained(Explanation),
+    /// The answer to [`Command::Metrics`] (the command itself counted).
+    Metrics(Metrics),
+    /// [`Command::Satisfy`] was applied to this callback; its firing, if any, follows.
+    Satisfied {
+        /// The job.
+        job: u64,
+        /// The callback's position in the job's list.
+        callback: u32,
+    },
+    /// [`Command::Rearm`] was applied to this callback.
+    Rearmed {
+        /// The job.
+        job: u64,
+        /// The callback's position in the job's list.
+        callback: u32,
+    },
     /// The command was rejected and changed nothing.
     Rejected(Error),
 }
@@ -123,7 +175,19 @@ impl Apply for Engine {
 
     fn submit_each(&mut self, feed: &mut JobFeed<'_>, out: &mut Vec<Outcome>) -> Result<(), Error> {
         let mut firings = Vec::new();
-        let submission = Engine::submit_each(self, feed, &mut firings)?;
+        // A fault of the feed itself (the host's decoding) is not a command.
+        let mut fed = true;
+        let feeding = |take: &mut dyn FnMut(&JobSpec)| {
+            let result = feed(take);
+            fed = result.is_ok();
+            result
+        };
+        let result = Engine::submit_each(self, feeding, &mut firings);
+        if fed {
+            self.counters.command("submit", 1);
+            self.counters.rejections += u64::from(result.is_err());
+        }
+        let submission = result?;
         out.push(Outcome::Submitted(submission));
         out.extend(firings.into_iter().map(Outcome::Fired));
         Ok(())
@@ -160,6 +224,13 @@ impl Engine {
     /// # Errors
     /// Whatever the command's own method rejects.
     pub fn apply(&mut self, command: &Command, out: &mut Vec<Outcome>) -> Result<(), Error> {
+        self.counters.command(command.kind(), 1);
+        let result = self.apply_counted(command, out);
+        self.counters.rejections += u64::from(result.is_err());
+        result
+    }
+
+    fn apply_counted(&mut self, command: &Command, out: &mut Vec<Outcome>) -> Result<(), Error> {
         let mut firings = Vec::new();
         match command {
             Command::Submit(jobs) => {
@@ -174,6 +245,16 @@ impl Engine {
             Command::Time(to) => self.advance_clock(*to, &mut firings)?,
             Command::Remove(job) => self.remove_job(*job, &mut firings)?,
             Command::RemoveCallback(id) => self.remove_callback(*id)?,
+            Command::Explain { job, work } => out.push(Outcome::Explained(self.explain(*job, work.as_deref())?)),
+            Command::Metrics => out.push(Outcome::Metrics(self.metrics())),
+            Command::Satisfy { job, callback, atom } => {
+                self.satisfy(*job, *callback, atom.as_deref(), &mut firings)?;
+                out.push(Outcome::Satisfied { job: *job, callback: *callback });
+            }
+            Command::Rearm { job, callback } => {
+                self.rearm(*job, *callback)?;
+                out.push(Outcome::Rearmed { job: *job, callback: *callback });
+            }
         }
         out.extend(firings.into_iter().map(Outcome::Fired));
         Ok(())
@@ -198,6 +279,8 @@ impl Engine {
                 }));
                 fired.clear();
                 let rejected = self.process_batch_of(events.iter().copied(), &mut fired);
+                self.counters.command("event", run as u64);
+                self.counters.rejections += rejected.len() as u64;
                 merge_batch(i, run, rejected, &mut fired, out);
                 i += run;
                 continue;

@@ -38,6 +38,10 @@ enum Command {
         /// Register a custom event name (repeatable).
         #[arg(long = "event-name")]
         event_names: Vec<String>,
+        /// Write the engine's metrics in the Prometheus text format to this file at
+        /// the end, and on each `{"metrics": true}` line (replaced atomically).
+        #[arg(long)]
+        metrics: Option<String>,
         /// Also write the replay as one self-contained HTML page: swimlanes, firings
         /// and their causes, the dependency graph.
         #[arg(long)]
@@ -49,8 +53,12 @@ enum Command {
     },
     /// Print a trigger's canonical form and compiled circuit, or its error.
     Check {
-        /// The trigger expression.
-        trigger: String,
+        /// The trigger expression; without it (or with `-`), one trigger per line of
+        /// standard input.
+        trigger: Option<String>,
+        /// Print one JSON document per trigger instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Run the documented Qube scenarios on the built-in farm simulator.
     Demo {
@@ -120,6 +128,7 @@ fn main() -> ExitCode {
             start_time,
             callbacks_conf,
             event_names,
+            metrics,
             timeline,
             max_line_bytes,
         } => {
@@ -127,9 +136,9 @@ fn main() -> ExitCode {
             if let Some(max) = max_line_bytes {
                 config.limits.line_bytes = max;
             }
-            run(file, batch, config, callbacks_conf, &event_names, timeline)
+            run(file, batch, config, callbacks_conf, &event_names, metrics.as_deref(), timeline)
         }
-        Command::Check { trigger } => check(&trigger),
+        Command::Check { trigger, json } => check(trigger.as_deref(), json),
         Command::Demo { timeline } => demo(timeline.as_deref()),
         Command::Bench(args) => bench(&args),
     };
@@ -148,6 +157,7 @@ fn run(
     config: Config,
     conf: Option<String>,
     event_names: &[String],
+    metrics: Option<&str>,
     timeline: Option<String>,
 ) -> Result<ExitCode, String> {
     let line_bytes = config.limits.line_bytes;
@@ -165,7 +175,10 @@ fn run(
     };
     // The whole replay runs on a thread of the batch pool: see `on_pool_thread`.
     trigwire::on_pool_thread(|| match timeline {
-        None => replay_log(file.as_deref(), engine, mode, line_bytes, |_| Ok(())),
+        None => {
+            let metrics = metrics.map(|path| (path, Engine::metrics as fn(&Engine) -> trigwire::Metrics));
+            replay_log(file.as_deref(), engine, mode, line_bytes, metrics, |_| Ok(()))
+        }
         Some(page) => {
             // Fail before the replay, not after it, when the page cannot be written.
             std::fs::File::create(&page).map_err(|e| format!("cannot write {page}: {e}"))?;
@@ -174,18 +187,26 @@ fn run(
             for name in event_names {
                 recorder.timeline_mut().register_event_name(name);
             }
-            replay_log(file.as_deref(), recorder, mode, line_bytes, |r| r.timeline().write_html(&page))
+            let read: fn(&trigwire_tools::timeline::Recorder) -> trigwire::Metrics = |r| r.inner().metrics();
+            let metrics = metrics.map(|path| (path, read));
+            replay_log(file.as_deref(), recorder, mode, line_bytes, metrics, |r| r.timeline().write_html(&page))
         }
     })
 }
 
+/// Where `--metrics` writes, and how to read the metrics of what the log is replayed
+/// onto.
+type MetricsTo<'p, A> = Option<(&'p str, fn(&A) -> trigwire::Metrics)>;
+
 /// Replays the log onto `engine` (the engine, or the engine inside a timeline
-/// recorder), then hands it to `after` (which writes the timeline).
+/// recorder), writes the metrics to `metrics`' file if given (on each metrics line and
+/// at the end), then hands the engine to `after` (which writes the timeline).
 fn replay_log<A: trigwire::Apply>(
     file: Option<&str>,
     engine: A,
     mode: Mode,
     line_bytes: u64,
+    metrics: MetricsTo<'_, A>,
     after: impl FnOnce(&A) -> Result<(), String>,
 ) -> Result<ExitCode, String> {
     let mut input = open_input(file)?;
@@ -211,11 +232,17 @@ fn replay_log<A: trigwire::Apply>(
             break;
         }
         replay.feed(buffer.strip_suffix(b"\n").unwrap_or(&buffer), mode, &mut output);
+        if let (Some((path, _)), Some(m)) = (metrics, &output.metrics) {
+            write_metrics(path, m)?;
+        }
         write_output(&mut out, &mut output)?;
     }
     replay.finish(&mut output);
     write_output(&mut out, &mut output)?;
     out.flush().map_err(|e| e.to_string())?;
+    if let Some((path, read)) = metrics {
+        write_metrics(path, &read(replay.engine()))?;
+    }
     after(replay.engine())?;
     Ok(if replay.rejected() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
@@ -247,6 +274,15 @@ fn read_line_bounded(reader: &mut impl BufRead, buffer: &mut Vec<u8>, keep: usiz
     }
 }
 
+/// Writes metrics in the Prometheus text format to `path`, through a temporary file
+/// beside it renamed over it, so that a collector never reads half a file.
+fn write_metrics(path: &str, metrics: &trigwire::Metrics) -> Result<(), String> {
+    let temporary = format!("{path}.tmp");
+    std::fs::write(&temporary, metrics.prometheus())
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|e| format!("cannot write metrics to {path}: {e}"))
+}
+
 /// The size of the input and output buffers of `trigwire run`.
 const IO_BUFFER: usize = 64 * 1024;
 
@@ -255,6 +291,9 @@ fn write_output(out: &mut impl Write, output: &mut Output) -> Result<(), String>
     out.write_all(&output.bytes).map_err(|e| e.to_string())?;
     for e in &output.errors {
         eprint!("{e}");
+    }
+    for w in &output.warnings {
+        eprintln!("warning: {w}");
     }
     output.clear();
     Ok(())
@@ -305,16 +344,56 @@ fn load_conf(engine: &mut Engine, list: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check(trigger: &str) -> Result<ExitCode, String> {
-    match trigwire::explain(trigger, &trigwire::Limits::default()) {
-        Ok(text) => {
-            print!("{text}");
-            Ok(ExitCode::SUCCESS)
+/// `trigwire check`: one trigger from the command line, or one per line of standard
+/// input (blank lines skipped); exit status 1 if any is rejected.
+fn check(trigger: Option<&str>, json: bool) -> Result<ExitCode, String> {
+    let triggers: Vec<String> = match trigger {
+        Some(t) if t != "-" => vec![t.to_string()],
+        _ => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map_err(|e| format!("cannot read standard input: {e}"))?;
+            text.lines()
+                .map(|l| l.strip_suffix('\r').unwrap_or(l))
+                .filter(|l| !l.trim().is_empty())
+                .map(String::from)
+                .collect()
         }
-        Err(e) => {
-            eprint!("{e}");
-            Ok(ExitCode::from(1))
+    };
+    let mut failed = false;
+    for (i, trigger) in triggers.iter().enumerate() {
+        let checked = trigwire::check(trigger, &trigwire::Limits::default());
+        failed |= checked.is_err();
+        if json {
+            println!("{}", check_json(trigger, &checked));
+            continue;
         }
+        if i > 0 {
+            println!();
+        }
+        match checked {
+            Ok(c) => {
+                println!("canonical: {}\ncircuit: {}", c.canonical, c.circuit);
+                for (bit, atom) in c.atoms.iter().enumerate() {
+                    println!("  bit{bit}: {atom}");
+                }
+            }
+            Err(e) => eprint!("{e}"),
+        }
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// One trigger's check as a JSON document: `{"trigger", "canonical", "atoms",
+/// "circuit"}` or `{"trigger", "error": {"message", "span"}}`.
+fn check_json(trigger: &str, checked: &Result<trigwire::Checked, trigwire::Error>) -> serde_json::Value {
+    match checked {
+        Ok(c) => serde_json::json!({
+            "trigger": trigger, "canonical": c.canonical, "atoms": c.atoms, "circuit": c.circuit,
+        }),
+        Err(e) => serde_json::json!({
+            "trigger": trigger,
+            "error": {"message": e.message(), "span": e.span().map(|s| [s.start, s.end])},
+        }),
     }
 }
 

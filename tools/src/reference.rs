@@ -19,8 +19,9 @@ use trigwire::syntax::{
     parse, Atom, AtomKind, Context, CustomNames, EventName, Expr, Extra, Name, ParseErrorKind, Schedule, Span,
 };
 use trigwire::{
-    Action, Apply, CallbackSpec, Cause, Command, Config, Event, EventExtra, Firing, JobSpec, Language, Outcome,
-    Submission, Target,
+    Action, Apply, AtomState, CallbackExplanation, CallbackSpec, Cause, Command, Config, Event, EventExtra, EventType,
+    Explanation, Firing, Gate, GateKind, JobSpec, Language, Metrics, Outcome, Submission, Target, Warning, WarningKind,
+    COMMAND_KINDS,
 };
 use trigwire::{Error, ErrorKind, LimitName};
 
@@ -72,6 +73,8 @@ pub struct Reference {
     now: u64,
     /// Every accepted event, in order, when `retroactive` is on.
     history: Vec<Event>,
+    /// What [`Command::Metrics`] reports, counted here on its own.
+    metrics: Metrics,
 }
 
 /// A live job.
@@ -144,6 +147,7 @@ impl Reference {
             globals: 0,
             now: config.start_time,
             history: Vec::new(),
+            metrics: Metrics { commands: COMMAND_KINDS.iter().map(|k| (*k, 0)).collect(), ..Metrics::default() },
         }
     }
 
@@ -240,10 +244,11 @@ impl Reference {
         let first = self.callbacks.len();
         self.register(pending);
         self.fire_preset(first, out);
+        let warnings = self.warnings(specs, &ids);
         for &id in &ids {
             self.dispatch(&Event::job(EventName::Submit, id), Cause::Submitted(id), out)?;
         }
-        Ok(Submission { ids, pgrp: pgrps[0] })
+        Ok(Submission { ids, pgrp: pgrps[0], warnings })
     }
 
     /// Processes one event (spec §3).
@@ -745,6 +750,20 @@ impl Reference {
 
 impl Apply for Reference {
     fn apply(&mut self, command: &Command, out: &mut Vec<Outcome>) -> Result<(), Error> {
+        *self.metrics.commands.entry(command.kind()).or_default() += 1;
+        let from = out.len();
+        let result = self.apply_counted(command, out);
+        self.metrics.rejections += u64::from(result.is_err());
+        self.metrics.firings += out[from..].iter().filter(|o| matches!(o, Outcome::Fired(_))).count() as u64;
+        if result.is_ok() && matches!(command, Command::Event(_)) {
+            self.metrics.events += 1;
+        }
+        result
+    }
+}
+
+impl Reference {
+    fn apply_counted(&mut self, command: &Command, out: &mut Vec<Outcome>) -> Result<(), Error> {
         let mut firings = Vec::new();
         match command {
             Command::Submit(jobs) => {
@@ -759,12 +778,348 @@ impl Apply for Reference {
             Command::Time(to) => self.advance_clock(*to, &mut firings)?,
             Command::Remove(job) => self.remove_job(*job, &mut firings)?,
             Command::RemoveCallback(id) => self.remove_callback(*id)?,
+            Command::Explain { job, work } => out.push(Outcome::Explained(self.explain(*job, work.as_deref())?)),
+            Command::Satisfy { job, callback, atom } => {
+                self.satisfy(*job, *callback, atom.as_deref(), &mut firings)?;
+                out.push(Outcome::Satisfied { job: *job, callback: *callback });
+            }
+            Command::Rearm { job, callback } => {
+                let id = self.callback_at(*job, *callback)?;
+                let cb = &mut self.callbacks[id];
+                cb.latch.iter_mut().for_each(|l| *l = false);
+                cb.count = 0;
+                out.push(Outcome::Rearmed { job: *job, callback: *callback });
+            }
+            Command::Metrics => {
+                let alive = self.callbacks.iter().filter(|c| c.alive);
+                let fired = alive.clone().filter(|c| c.count > 0).count() as u64;
+                out.push(Outcome::Metrics(Metrics {
+                    jobs: self.jobs.len() as u64,
+                    callbacks_fired: fired,
+                    callbacks_waiting: alive.count() as u64 - fired,
+                    ..self.metrics.clone()
+                }));
+            }
             // `Command` grows with the engine; the oracle must learn each new command
             // before a test can compare it, so an unknown one stops the test loudly.
             other => unimplemented!("the reference semantics do not implement {other:?}"),
         }
         out.extend(firings.into_iter().map(Outcome::Fired));
         Ok(())
+    }
+}
+
+// -- operations -----------------------------------------------------------------------
+
+impl Reference {
+    /// Forces the occurrences of `atom` (by its text as explanations print it), or every
+    /// atom, of a live job's callback satisfied, then fires it if it is true.
+    ///
+    /// # Errors
+    /// A job that is not live, a callback or atom it does not have.
+    pub fn satisfy(&mut self, job: u64, index: u32, atom: Option<&str>, out: &mut Vec<Firing>) -> Result<(), Error> {
+        let id = self.callback_at(job, index)?;
+        let cb = &self.callbacks[id];
+        let texts: Vec<String> = cb.atoms.iter().map(|a| seen_from(a, cb.owner).to_string()).collect();
+        let hit: Vec<bool> = texts.iter().map(|t| atom.map_or(true, |a| a == t)).collect();
+        if !hit.iter().any(|&h| h) {
+            let mut known: Vec<&str> = Vec::new();
+            for t in &texts {
+                if !known.contains(&t.as_str()) {
+                    known.push(t);
+                }
+            }
+            return Err(Error::new(
+                ErrorKind::BadValue,
+                format!(
+                    "callback {index} of job {job} has no atom `{}`; its atoms are {}",
+                    atom.unwrap_or_default(),
+                    known.join(", ")
+                ),
+            )
+            .in_field("atom"));
+        }
+        for (k, h) in hit.into_iter().enumerate() {
+            self.callbacks[id].latch[k] |= h;
+        }
+        self.try_fire(id, Cause::Forced, None, out);
+        Ok(())
+    }
+
+    /// The callback id of callback `index` of live job `job`.
+    fn callback_at(&self, job: u64, index: u32) -> Result<usize, Error> {
+        let j =
+            self.jobs.get(&job).ok_or_else(|| Error::new(ErrorKind::UnknownJob, format!("job {job} is not live")))?;
+        let id = j.callbacks.get(index as usize).ok_or_else(|| {
+            Error::new(
+                ErrorKind::BadValue,
+                format!("job {job} has {} callback(s); there is no callback {index}", j.callbacks.len()),
+            )
+            .in_field("callback")
+        })?;
+        if !self.callbacks[*id as usize].alive {
+            return Err(Error::new(
+                ErrorKind::UnknownCallback,
+                format!("callback {index} of job {job} (callback {id}) was removed"),
+            )
+            .in_field("callback"));
+        }
+        Ok(*id as usize)
+    }
+}
+
+// -- warnings at submit -------------------------------------------------------------
+
+impl Reference {
+    /// The warnings of a submission just registered, as `src/front/warnings.rs` lists
+    /// them, from the specs and the callbacks' own parsed triggers.
+    fn warnings(&self, specs: &[JobSpec], ids: &[u64]) -> Vec<Warning> {
+        let mut out: Vec<Warning> = Vec::new();
+        for (spec, &id) in specs.iter().zip(ids) {
+            let job = &self.jobs[&id];
+            let mut warn = |callback: Option<u32>, kind: WarningKind, message: String| {
+                if !out.iter().any(|w| w.job == id && w.callback == callback && w.message == message) {
+                    out.push(Warning { job: id, callback, kind, message });
+                }
+            };
+            if let Some(label) = spec.label.as_deref().filter(|l| !trigwire::syntax::is_label(l)) {
+                let message = format!(
+                    "label `{label}` cannot be named by a trigger (it holds `-`, white space, parentheses, `&&` or `||`, is all digits, or is self, parent, and or or)"
+                );
+                warn(None, WarningKind::UnspellableLabel, message);
+            }
+            let links = spec.dependency.as_deref().map(|d| parse_dependency(d).unwrap_or_default()).unwrap_or_default();
+            for link in &links {
+                if link.kind == LinkKind::Work && spec.agenda.is_empty() {
+                    warn(
+                        None,
+                        WarningKind::Link,
+                        "dependency: a work link on a job without agenda makes no callback".into(),
+                    );
+                    continue;
+                }
+                let kind = format!("{:?}", link.kind).to_lowercase();
+                let target = match &link.target {
+                    Context::Id(t) => Some(*t),
+                    Context::Label(l) => self
+                        .jobs
+                        .iter()
+                        .find(|(_, j)| j.pgrp == job.pgrp && j.label.eq_ignore_ascii_case(l))
+                        .map(|(t, _)| *t),
+                    _ => None,
+                };
+                match target.map(|t| (t, self.jobs.get(&t))) {
+                    Some((t, None)) if link.kind != LinkKind::Job => {
+                        warn(None, WarningKind::Link, format!("dependency: {kind} link to job {t}, which is not live"));
+                    }
+                    Some((_, Some(j))) if link.kind == LinkKind::Work && j.agenda.is_empty() => {
+                        let message = format!("dependency: work link to job {}, which has no agenda", link.target);
+                        warn(None, WarningKind::Link, message);
+                    }
+                    _ => {}
+                }
+            }
+            let generated = spec.dependency.as_deref().map_or(0, |d| {
+                dependency(d, spec, self.config.limits.parse.atoms).map_or(0, |callbacks| callbacks.len())
+            });
+            for &cb_id in job.callbacks.iter().take(spec.callbacks.len() + generated) {
+                let cb = &self.callbacks[cb_id as usize];
+                let at = Some(cb.index);
+                let owner = cb.owner.expect("a job's callback has its owner");
+                let events = || {
+                    cb.atoms.iter().filter_map(|a| match a {
+                        AtomKind::Event { ty, context, .. } => Some((*ty, context)),
+                        AtomKind::Clock { .. } => None,
+                    })
+                };
+                if owner.pid.is_none() && events().any(|(_, c)| *c == Context::Parent) {
+                    let message = "`parent` names no job: this job has no parent, so the atom is never met";
+                    warn(at, WarningKind::NeverMet, message.into());
+                }
+                for (_, context) in events() {
+                    let Context::Label(l) = context else { continue };
+                    if !self.jobs.values().any(|j| j.pgrp == owner.pgrp && j.label.eq_ignore_ascii_case(l)) {
+                        let message = format!(
+                            "label `{}` names no job of process group {} yet",
+                            l.to_ascii_lowercase(),
+                            owner.pgrp
+                        );
+                        warn(at, WarningKind::UnknownLabel, message);
+                    }
+                }
+                // What is known of live jobs, in the job's own callbacks only.
+                for atom in cb.atoms.iter().filter(|_| (cb.index as usize) < spec.callbacks.len()) {
+                    let AtomKind::Event { ty, context, extra, .. } = atom else { continue };
+                    let holder = match context {
+                        Context::SelfJob => Some(owner.id),
+                        Context::Parent => owner.pid,
+                        Context::Id(j) => Some(*j),
+                        Context::Label(l) => self
+                            .jobs
+                            .iter()
+                            .find(|(_, j)| j.pgrp == owner.pgrp && j.label.eq_ignore_ascii_case(l))
+                            .map(|(id, _)| *id),
+                    };
+                    let Some((j, target)) = holder.and_then(|j| self.jobs.get(&j).map(|t| (j, t))) else { continue };
+                    let message = match (ty, extra) {
+                        (EventType::Work, Extra::Name(w)) if !target.agenda.iter().any(|a| **a == **w) => {
+                            format!(
+                                "job {j} has no work item `{w}` in its agenda, so a work atom naming it is never met"
+                            )
+                        }
+                        (EventType::Work, Extra::Any) if target.agenda.is_empty() => {
+                            format!("job {j} has no agenda, so a work atom about any of its items is never met")
+                        }
+                        (EventType::Subjob, Extra::Subjob(i)) if *i >= target.subjobs => format!(
+                            "job {j} has {} instance(s), so a subjob atom naming instance {i} is never met",
+                            target.subjobs
+                        ),
+                        _ => continue,
+                    };
+                    warn(at, WarningKind::NeverMet, message);
+                }
+                if cb.action.level == Some(CodeLevel::Work) && !events().any(|(ty, _)| ty == EventType::Work) {
+                    let message = format!(
+                        "`{}` is a work-level code, but the trigger has no work atom to give it a frame",
+                        cb.action.code
+                    );
+                    warn(at, WarningKind::WorkCodeWithoutWorkAtom, message);
+                }
+            }
+        }
+        out
+    }
+}
+
+// -- explanations ---------------------------------------------------------------------
+
+impl Reference {
+    /// A live job's callbacks with their atoms met or not, as [`trigwire::Engine::explain`]
+    /// documents it: written from the callbacks' own parsed triggers.
+    ///
+    /// # Errors
+    /// A job that is not live.
+    pub fn explain(&self, job: u64, work: Option<&str>) -> Result<Explanation, Error> {
+        let j =
+            self.jobs.get(&job).ok_or_else(|| Error::new(ErrorKind::UnknownJob, format!("job {job} is not live")))?;
+        let mut callbacks = Vec::new();
+        for &id in &j.callbacks {
+            let cb = &self.callbacks[id as usize];
+            let about = |a: &AtomKind| matches!(a, AtomKind::Event { ty: EventType::Work, extra: Extra::Name(n), .. } if Some(&**n) == work);
+            if !cb.alive || (work.is_some() && !cb.atoms.iter().any(about)) {
+                continue;
+            }
+            // Distinct atoms by their text, in order of first appearance; an atom is met
+            // when an occurrence of it is.
+            let mut atoms: Vec<AtomState> = Vec::new();
+            let mut which = Vec::new();
+            for (k, a) in cb.atoms.iter().enumerate() {
+                let text = seen_from(a, cb.owner).to_string();
+                let at = atoms.iter().position(|s| s.atom == text).unwrap_or_else(|| {
+                    atoms.push(AtomState { atom: text, met: false });
+                    atoms.len() - 1
+                });
+                atoms[at].met |= cb.latch[k];
+                which.push(at);
+            }
+            let tree = merged(&cb.expr, &mut which.iter().copied());
+            let gate = gate_of(&tree, &atoms);
+            callbacks.push(CallbackExplanation {
+                id: CallbackId::from_u32(id),
+                index: cb.index,
+                trigger: tree_text(&tree, &atoms, true),
+                action: Arc::clone(&cb.action),
+                fired: u32::try_from(cb.count).unwrap_or(u32::MAX),
+                maximum: cb.action.maximum,
+                atoms,
+                gate,
+            });
+        }
+        Ok(Explanation { job, callbacks })
+    }
+}
+
+/// An atom as explanations print it, seen from its owner: the owner as `self`, a parent
+/// by its id, a label in lowercase, clock atoms in their global form.
+fn seen_from(atom: &AtomKind, owner: Option<Owner>) -> AtomKind {
+    match atom {
+        AtomKind::Clock { schedule, .. } => AtomKind::Clock { owner: None, schedule: *schedule },
+        AtomKind::Event { name, ty, context, extra } => {
+            let context = match (context, owner) {
+                (Context::Parent, Some(Owner { pid: Some(p), .. })) => Context::Id(p),
+                (Context::Label(l), _) => Context::Label(l.to_ascii_lowercase().into()),
+                (c, _) => c.clone(),
+            };
+            // The owner by any name is `self`.
+            let context = match (context, owner) {
+                (Context::Id(id), Some(o)) if id == o.id => Context::SelfJob,
+                (c, _) => c,
+            };
+            let extra = match extra {
+                Extra::Subjob(i) => Extra::Name(i.to_string().into()),
+                e => e.clone(),
+            };
+            AtomKind::Event { name: name.clone(), ty: *ty, context, extra }
+        }
+    }
+}
+
+/// A trigger over distinct atoms: operands of the same operator merged, repeated
+/// operands dropped, a single operand standing for itself.
+#[derive(Clone, Debug, PartialEq)]
+enum Tree {
+    Atom(usize),
+    And(Vec<Tree>),
+    Or(Vec<Tree>),
+}
+
+fn merged(expr: &Expr, which: &mut impl Iterator<Item = usize>) -> Tree {
+    let (and, xs) = match expr {
+        Expr::Atom(_) => return Tree::Atom(which.next().expect("one index per atom")),
+        Expr::And(xs) => (true, xs),
+        Expr::Or(xs) => (false, xs),
+    };
+    let mut out: Vec<Tree> = Vec::new();
+    for x in xs {
+        let child = merged(x, which);
+        let parts = match child {
+            Tree::And(ys) if and => ys,
+            Tree::Or(ys) if !and => ys,
+            other => vec![other],
+        };
+        for p in parts {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    match (out.len(), and) {
+        (1, _) => out.remove(0),
+        (_, true) => Tree::And(out),
+        (_, false) => Tree::Or(out),
+    }
+}
+
+fn tree_text(tree: &Tree, atoms: &[AtomState], top: bool) -> String {
+    match tree {
+        Tree::Atom(i) => atoms[*i].atom.clone(),
+        Tree::And(xs) => xs.iter().map(|x| tree_text(x, atoms, false)).collect::<Vec<_>>().join(" && "),
+        Tree::Or(xs) if top => xs.iter().map(|x| tree_text(x, atoms, true)).collect::<Vec<_>>().join(" || "),
+        Tree::Or(_) => format!("({})", tree_text(tree, atoms, true)),
+    }
+}
+
+fn gate_of(tree: &Tree, atoms: &[AtomState]) -> Gate {
+    match tree {
+        Tree::Atom(i) => Gate { kind: GateKind::Atom(*i), value: atoms[*i].met, children: Vec::new() },
+        Tree::And(xs) => {
+            let children: Vec<Gate> = xs.iter().map(|x| gate_of(x, atoms)).collect();
+            Gate { kind: GateKind::And, value: children.iter().all(|g| g.value), children }
+        }
+        Tree::Or(xs) => {
+            let children: Vec<Gate> = xs.iter().map(|x| gate_of(x, atoms)).collect();
+            Gate { kind: GateKind::Or, value: children.iter().any(|g| g.value), children }
+        }
     }
 }
 

@@ -315,6 +315,7 @@ impl Timeline {
             Cause::Removed(job) => format!("removed-job-{}", self.job_ref(job)),
             Cause::Tick(time) => format!("the clock reached {time}"),
             Cause::Registration => "its registration".to_string(),
+            Cause::Forced => "an operator's satisfy".to_string(),
         }
     }
 

@@ -1,8 +1,10 @@
 //! Differential test: the compiled engine against the reference semantics on random
 //! farms (submissions with labels, groups, parents, agendas, subjobs, dependencies and
 //! random triggers; events; clock moves; removals; global callbacks), in both the
-//! edge-triggered and the retroactive modes, one event at a time and in batches. Any
-//! difference in output lines (submissions, firings, targets, errors) fails.
+//! edge-triggered and the retroactive modes, one event at a time and in batches;
+//! explanations, metrics and the operator's satisfy and re-arm among them. Any
+//! difference in output lines (submissions, warnings, firings, targets, explanations,
+//! counters, errors) fails.
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -130,6 +132,24 @@ fn step() -> impl Strategy<Value = Value> {
         1 => callback(true).prop_map(|cb| json!({"callback": cb})),
         // Ids of global and job callbacks alike, live, removed or never registered.
         1 => (0u32..24).prop_map(|id| json!({"remove_callback": id})),
+        2 => introspection(),
+    ]
+}
+
+/// Explain, metrics and the operator's commands: both implementations explain, count,
+/// satisfy and re-arm on their own, so their answers are compared like firings.
+fn introspection() -> impl Strategy<Value = Value> {
+    let work = prop::option::weighted(0.5, prop::sample::select(&FRAMES[..]));
+    prop_oneof![
+        2 => (1u64..6, work).prop_map(|(job, work)| match work {
+            Some(w) => json!({"explain": {"job": job, "work": w}}),
+            None => json!({"explain": {"job": job}}),
+        }),
+        1 => Just(json!({"metrics": true})),
+        2 => (1u64..6, 0u32..4).prop_map(|(job, cb)| json!({"satisfy": {"job": job, "callback": cb}})),
+        1 => (1u64..6, 0u32..4, event_atom(&CONTEXTS[..]))
+            .prop_map(|(job, cb, atom)| json!({"satisfy": {"job": job, "callback": cb, "atom": atom}})),
+        1 => (1u64..6, 0u32..4).prop_map(|(job, cb)| json!({"rearm": {"job": job, "callback": cb}})),
     ]
 }
 

@@ -25,7 +25,7 @@ use crate::front::model::{CallbackSpec, Event, EventExtra, JobSpec, JobStatus, L
 use crate::host::command::Command;
 use crate::syntax::{EventType, Span};
 
-const COMMANDS: &str = "submit, callback, event, time, remove, remove_callback";
+const COMMANDS: &str = "submit, callback, event, time, remove, remove_callback, explain, metrics, satisfy, rearm";
 
 /// Decodes one line (without its `\n`).
 ///
@@ -798,6 +798,49 @@ enum LineWire<'a> {
     Time(u64),
     Remove(u64),
     RemoveCallback(u32),
+    Explain(ExplainWire),
+    Metrics,
+    Satisfy(SatisfyWire),
+    Rearm(RearmWire),
+}
+
+/// The value of a `satisfy` line.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SatisfyWire {
+    job: u64,
+    callback: u32,
+    #[serde(default)]
+    atom: Option<String>,
+}
+
+/// The value of a `rearm` line.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RearmWire {
+    job: u64,
+    callback: u32,
+}
+
+/// The value of an `explain` line.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExplainWire {
+    job: u64,
+    #[serde(default)]
+    work: Option<String>,
+}
+
+/// The value of a `metrics` line: `true`.
+struct MetricsWire;
+
+impl<'de> Deserialize<'de> for MetricsWire {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match bool::deserialize(d)? {
+            true => Ok(MetricsWire),
+            false => Err(de::Error::custom("expected `true`")),
+        }
+    }
 }
 
 impl LineWire<'_> {
@@ -812,6 +855,10 @@ impl LineWire<'_> {
             LineWire::Time(t) => Ok(Command::Time(t)),
             LineWire::Remove(j) => Ok(Command::Remove(j)),
             LineWire::RemoveCallback(c) => Ok(Command::RemoveCallback(CallbackId::from_u32(c))),
+            LineWire::Explain(e) => Ok(Command::Explain { job: e.job, work: e.work }),
+            LineWire::Metrics => Ok(Command::Metrics),
+            LineWire::Satisfy(w) => Ok(Command::Satisfy { job: w.job, callback: w.callback, atom: w.atom }),
+            LineWire::Rearm(w) => Ok(Command::Rearm { job: w.job, callback: w.callback }),
         }
     }
 }
@@ -828,6 +875,10 @@ enum Key {
     Time,
     Remove,
     RemoveCallback,
+    Explain,
+    Metrics,
+    Satisfy,
+    Rearm,
 }
 
 impl Key {
@@ -842,6 +893,10 @@ impl Key {
             Key::Time => "time",
             Key::Remove => "remove",
             Key::RemoveCallback => "remove_callback",
+            Key::Explain => "explain",
+            Key::Metrics => "metrics",
+            Key::Satisfy => "satisfy",
+            Key::Rearm => "rearm",
         }
     }
 
@@ -856,6 +911,10 @@ impl Key {
             "time" => Key::Time,
             "remove" => Key::Remove,
             "remove_callback" => Key::RemoveCallback,
+            "explain" => Key::Explain,
+            "metrics" => Key::Metrics,
+            "satisfy" => Key::Satisfy,
+            "rearm" => Key::Rearm,
             _ => return None,
         })
     }
@@ -936,7 +995,15 @@ impl<'de> Visitor<'de> for LineVisitor<'_> {
             }
         };
         ctx.what.set(Some(match key {
-            Key::Submit | Key::Callback | Key::Time | Key::Remove | Key::RemoveCallback => key.name(),
+            Key::Submit
+            | Key::Callback
+            | Key::Time
+            | Key::Remove
+            | Key::RemoveCallback
+            | Key::Explain
+            | Key::Metrics
+            | Key::Satisfy
+            | Key::Rearm => key.name(),
             Key::Event | Key::Type | Key::Job | Key::Extra => "event",
         }));
         let line = match (key, self.jobs) {
@@ -947,6 +1014,13 @@ impl<'de> Visitor<'de> for LineVisitor<'_> {
                 Key::Time => LineWire::Time(map.next_value::<QubeTime>()?.0),
                 Key::Remove => LineWire::Remove(map.next_value()?),
                 Key::RemoveCallback => LineWire::RemoveCallback(map.next_value()?),
+                Key::Explain => LineWire::Explain(map.next_value()?),
+                Key::Satisfy => LineWire::Satisfy(map.next_value()?),
+                Key::Rearm => LineWire::Rearm(map.next_value()?),
+                Key::Metrics => {
+                    map.next_value::<MetricsWire>()?;
+                    LineWire::Metrics
+                }
                 Key::Event | Key::Type | Key::Job | Key::Extra => {
                     return event_fields(key, map, ctx).map(LineWire::Event)
                 }

@@ -1,7 +1,9 @@
 //! The JSON-lines wire format of `trigwire run` (a documented contract; see README).
 //!
-//! Each input line is one submission, global callback, event, clock move or removal;
-//! each output line is a submission, a firing or an error, tagged with the input line.
+//! Each input line is one submission, global callback, event, clock move, removal,
+//! explanation, metrics request, or operator's satisfy or re-arm; each output line is
+//! a submission, a warning, a firing, an explanation, the metrics, an operator's
+//! answer or an error, tagged with the input line.
 //! A rejected line changes nothing and the following lines are still processed.
 //!
 //! [`decode`] reads a line straight into a [`Command`] (module `decode`: borrowed
@@ -13,9 +15,12 @@ mod decode;
 mod write;
 
 pub use decode::{decode, IGNORED_JOB_KEYS};
-pub use write::{write_error, write_event, write_fired, write_str, write_submitted, write_u64};
+pub use write::{
+    write_error, write_event, write_explained, write_fired, write_metrics, write_operated, write_str, write_submitted,
+    write_u64, write_warning,
+};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Metrics};
 use crate::error::{Error, ErrorKind, LimitName};
 use crate::front::model::{Event, EventExtra};
 use crate::front::registry::Limits;
@@ -50,6 +55,12 @@ pub struct Output {
     pub bytes: Vec<u8>,
     /// Each rejected line's error, with the caret rendering.
     pub errors: Vec<String>,
+    /// Each warning of an accepted submission, for a person: `line N: job J[, callback
+    /// C]: MESSAGE` (the same warnings are output lines too).
+    pub warnings: Vec<String>,
+    /// The answer to the last `{"metrics": true}` line among these lines, for a host
+    /// that also exports them (`trigwire run --metrics FILE`).
+    pub metrics: Option<Metrics>,
 }
 
 impl Output {
@@ -57,6 +68,8 @@ impl Output {
     pub fn clear(&mut self) {
         self.bytes.clear();
         self.errors.clear();
+        self.warnings.clear();
+        self.metrics = None;
     }
 
     /// The output lines, without their `\n`.
@@ -154,7 +167,7 @@ impl<A: Apply> Replay<A> {
             decoded => {
                 self.flush(out);
                 let line = self.line;
-                if let Err(e) = decoded.and_then(|c| self.apply(line, &c, &mut out.bytes)) {
+                if let Err(e) = decoded.and_then(|c| self.apply(line, &c, out)) {
                     self.reject(line, &e, out);
                 }
             }
@@ -209,17 +222,19 @@ impl<A: Apply> Replay<A> {
         outcomes.clear();
         let result = self.engine.submit_each(&mut |take| decode::decode_submission(text, take), &mut outcomes);
         write_outcomes(&mut out.bytes, line, &outcomes, None);
+        note_outcomes(out, line, &outcomes);
         self.outcomes = outcomes;
         if let Err(e) = result {
             self.reject(line, &e, out);
         }
     }
 
-    fn apply(&mut self, line: usize, command: &Command, out: &mut Vec<u8>) -> Result<(), Error> {
+    fn apply(&mut self, line: usize, command: &Command, out: &mut Output) -> Result<(), Error> {
         let mut outcomes = std::mem::take(&mut self.outcomes);
         outcomes.clear();
         let result = self.engine.apply(command, &mut outcomes);
-        write_outcomes(out, line, &outcomes, event_of(command));
+        write_outcomes(&mut out.bytes, line, &outcomes, event_of(command));
+        note_outcomes(out, line, &outcomes);
         self.outcomes = outcomes;
         result
     }
@@ -236,8 +251,27 @@ impl<A: Apply> Replay<A> {
 fn write_outcomes(out: &mut Vec<u8>, line: usize, outcomes: &[Outcome], event: Option<&Event>) {
     for outcome in outcomes {
         match outcome {
-            Outcome::Submitted(s) => write_submitted(out, line, s),
+            Outcome::Submitted(s) => {
+                write_submitted(out, line, s);
+                s.warnings.iter().for_each(|w| write_warning(out, line, w));
+            }
             Outcome::Fired(f) => write_fired(out, line, f, event),
+            Outcome::Explained(e) => write_explained(out, line, e),
+            Outcome::Metrics(m) => write_metrics(out, line, m),
+            Outcome::Satisfied { job, callback } => write_operated(out, line, "satisfied", *job, *callback),
+            Outcome::Rearmed { job, callback } => write_operated(out, line, "rearmed", *job, *callback),
+            _ => {}
+        }
+    }
+}
+
+/// Keeps what a host shows beside the output lines: warnings rendered for a person, and
+/// the last metrics.
+fn note_outcomes(out: &mut Output, line: usize, outcomes: &[Outcome]) {
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Submitted(s) => out.warnings.extend(s.warnings.iter().map(|w| format!("line {line}: {w}"))),
+            Outcome::Metrics(m) => out.metrics = Some(m.clone()),
             _ => {}
         }
     }

@@ -9,9 +9,10 @@
 //! written in 0.18 µs, where building it with `json!` and printing it took 2.3 µs; a
 //! submission line in 0.09 µs against 0.57 µs.
 
-use crate::engine::Submission;
+use crate::engine::{Explanation, Metrics, Submission};
 use crate::error::Error;
 use crate::front::model::{Cause, Event, EventExtra, Firing, Target};
+use crate::front::Warning;
 use crate::syntax::EventName;
 
 /// Appends `{"line":N,"submitted":[IDS],"pgrp":P}` and a newline.
@@ -55,6 +56,102 @@ pub fn write_fired(out: &mut Vec<u8>, line: usize, f: &Firing, event: Option<&Ev
     write_cause(out, f.cause, event);
     out.extend_from_slice(b",\"count\":");
     write_u64(out, u64::from(f.count));
+    out.extend_from_slice(b"}}\n");
+}
+
+/// Appends `{"line":N,"KEY":{"job":J,"callback":I}}` and a newline: `KEY` is
+/// `satisfied` or `rearmed`, the answer to an operator's command.
+pub fn write_operated(out: &mut Vec<u8>, line: usize, key: &str, job: u64, callback: u32) {
+    write_line_key(out, line);
+    out.push(b',');
+    write_str(out, key);
+    out.extend_from_slice(b":{\"job\":");
+    write_u64(out, job);
+    out.extend_from_slice(b",\"callback\":");
+    write_u64(out, u64::from(callback));
+    out.extend_from_slice(b"}}\n");
+}
+
+/// Appends `{"line":N,"warning":{"job":ID,"callback":I|null,"message":M}}` and a newline.
+pub fn write_warning(out: &mut Vec<u8>, line: usize, w: &Warning) {
+    write_line_key(out, line);
+    out.extend_from_slice(b",\"warning\":{\"job\":");
+    write_u64(out, w.job);
+    out.extend_from_slice(b",\"callback\":");
+    match w.callback {
+        Some(c) => write_u64(out, u64::from(c)),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"message\":");
+    write_str(out, &w.message);
+    out.extend_from_slice(b"}}\n");
+}
+
+/// Appends `{"line":N,"explain":{"job":ID,"callbacks":[{"callback":I,"trigger":T,
+/// "fired":C,"maximum":M|null,"atoms":[{"atom":A,"met":B},..]},..]}}` and a newline.
+pub fn write_explained(out: &mut Vec<u8>, line: usize, e: &Explanation) {
+    write_line_key(out, line);
+    out.extend_from_slice(b",\"explain\":{\"job\":");
+    write_u64(out, e.job);
+    out.extend_from_slice(b",\"callbacks\":[");
+    for (i, cb) in e.callbacks.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"callback\":");
+        write_u64(out, u64::from(cb.index));
+        out.extend_from_slice(b",\"trigger\":");
+        write_str(out, &cb.trigger);
+        out.extend_from_slice(b",\"fired\":");
+        write_u64(out, u64::from(cb.fired));
+        out.extend_from_slice(b",\"maximum\":");
+        match cb.maximum {
+            Some(m) => write_u64(out, m),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"atoms\":[");
+        for (k, atom) in cb.atoms.iter().enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"atom\":");
+            write_str(out, &atom.atom);
+            out.extend_from_slice(if atom.met { b",\"met\":true}" } else { b",\"met\":false}" });
+        }
+        out.extend_from_slice(b"]}");
+    }
+    out.extend_from_slice(b"]}}\n");
+}
+
+/// Appends `{"line":N,"metrics":{"commands":{KIND:N,..},"events":N,"firings":N,
+/// "rejections":N,"jobs":N,"callbacks_waiting":N,"callbacks_fired":N}}` and a newline:
+/// the counters, without the memory figures, which depend on the implementation (the
+/// Prometheus text of `trigwire run --metrics` has them).
+pub fn write_metrics(out: &mut Vec<u8>, line: usize, m: &Metrics) {
+    write_line_key(out, line);
+    out.extend_from_slice(b",\"metrics\":{\"commands\":{");
+    for (i, (kind, n)) in m.commands.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, kind);
+        out.push(b':');
+        write_u64(out, *n);
+    }
+    out.push(b'}');
+    for (key, n) in [
+        ("events", m.events),
+        ("firings", m.firings),
+        ("rejections", m.rejections),
+        ("jobs", m.jobs),
+        ("callbacks_waiting", m.callbacks_waiting),
+        ("callbacks_fired", m.callbacks_fired),
+    ] {
+        out.push(b',');
+        write_str(out, key);
+        out.push(b':');
+        write_u64(out, n);
+    }
     out.extend_from_slice(b"}}\n");
 }
 
@@ -164,6 +261,7 @@ fn write_cause(out: &mut Vec<u8>, cause: Cause, event: Option<&Event>) {
             write_u64(out, t);
             out.push(b'}');
         }
+        (Cause::Forced, _) => out.extend_from_slice(b"{\"satisfied\":true}"),
         _ => out.extend_from_slice(b"{\"registration\":true}"),
     }
 }
