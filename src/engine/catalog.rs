@@ -18,6 +18,8 @@
 use hashbrown::HashMap;
 
 use super::circuit::{Template, Templates};
+use super::snapshot::{Dec, Enc};
+use crate::error::Error;
 use crate::front::ids::{ActionId, CallbackId, TemplateId};
 
 /// Callback ids per storage chunk (see `callbacks.rs`); a chunk is freed when all its
@@ -188,5 +190,79 @@ mod tests {
             catalog.forget_owner(CallbackId::from_u32(first));
             check(&catalog, &jobs);
         }
+    }
+}
+
+// Snapshots (format: src/engine/snapshot.rs). The kind map is rebuilt from the kinds.
+impl Catalog {
+    /// How many kinds there are.
+    pub fn kinds(&self) -> usize {
+        self.kinds.len()
+    }
+
+    /// Whether a callback with id `cb` would find an owner run (the first starts at or
+    /// before it).
+    pub fn covers(&self, cb: CallbackId) -> bool {
+        self.owners.first().is_some_and(|r| r.first <= cb.as_u32())
+    }
+
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        let Catalog { templates, kinds, kind_ids: _, owners, chunk_runs } = self;
+        templates.encode(e);
+        e.len(kinds.len());
+        for k in kinds {
+            e.u32(k.template.as_u32());
+            e.u32(k.action.as_u32());
+        }
+        e.len(owners.len());
+        for r in owners {
+            e.u32(r.first);
+            e.u32(r.index);
+            e.u64(r.owner);
+        }
+        e.len(chunk_runs.len());
+        chunk_runs.iter().for_each(|&r| e.u32(r));
+    }
+
+    /// Decodes a catalog whose kinds name `actions` actions, whose owner runs end at
+    /// callback id `next` and whose shapes nest at most `depth` deep.
+    pub(crate) fn decode(d: &mut Dec<'_>, actions: usize, next: u32, depth: u32) -> Result<Catalog, Error> {
+        let mut catalog = Catalog { templates: Templates::decode(d, depth)?, ..Catalog::default() };
+        for _ in 0..d.count_upto(8, u64::from(DEAD_KIND))? {
+            let template = TemplateId::from_u32(d.id(catalog.templates.len(), "template")?);
+            let action = ActionId::from_u32(d.id(actions, "action")?);
+            let before = catalog.kinds.len();
+            d.check(catalog.kind(template, action) as usize == before, || "a kind is listed twice".into())?;
+        }
+        let runs = d.count(16)?;
+        catalog.owners.reserve_exact(runs);
+        for _ in 0..runs {
+            let run = OwnerRun { first: d.u32()?, index: d.u32()?, owner: d.u64()? };
+            let sorted = catalog.owners.last().map_or(true, |last| last.first < run.first);
+            d.check(sorted && run.first < next.max(1), || {
+                format!("owner run at callback {} is out of order", run.first)
+            })?;
+            catalog.owners.push(run);
+        }
+        // A run's positions must not overflow before the next run starts.
+        for (i, run) in catalog.owners.iter().enumerate() {
+            let end = catalog.owners.get(i + 1).map_or(next, |r| r.first);
+            let last = u64::from(run.index) + u64::from(end - run.first);
+            d.check(last <= u64::from(u32::MAX), || format!("owner run at callback {} overflows", run.first))?;
+        }
+        let chunks = d.count_upto(4, (next as usize).div_ceil(CHUNK) as u64 + 1)?;
+        // A callback in a chunk past the table searches from the last run, which must
+        // start at or before it.
+        let reach = catalog.owners.last().map_or(0, |r| (r.first as usize).div_ceil(CHUNK));
+        d.check(chunks >= reach, || format!("{chunks} chunk entries do not reach the last owner run"))?;
+        catalog.chunk_runs.reserve_exact(chunks);
+        for c in 0..chunks {
+            let r = d.u32()?;
+            let run = catalog.owners.get(r as usize);
+            let fine = r == 0 || run.is_some_and(|run| run.first as usize <= c * CHUNK);
+            d.check(fine, || format!("chunk {c} points at owner run {r}, which starts after it"))?;
+            catalog.chunk_runs.push(r);
+        }
+        Ok(catalog)
     }
 }

@@ -10,6 +10,8 @@ use super::index::Index;
 use super::memory::MemoryUsage;
 use super::postings::Posting;
 use super::scratch::Scratch;
+use super::snapshot::{Reader, Writer};
+use crate::error::Error;
 use crate::front::ids::CallbackId;
 use crate::front::model::{Cause, RawFiring};
 use crate::front::plan::CallbackRef;
@@ -215,5 +217,37 @@ impl Compiled {
             timers: self.timers.heap_bytes(),
             ..MemoryUsage::default()
         }
+    }
+}
+
+// Snapshots (format: src/engine/snapshot.rs): one section per part, in the order that
+// lets each be checked against the ones before it. The clock is the engine's (they are
+// always equal); the stats are not saved.
+impl Compiled {
+    pub(super) fn save<W: std::io::Write>(&self, w: &mut Writer<W>) -> Result<(), Error> {
+        w.section(*b"CATL", |e| self.catalog.encode(e))?;
+        w.section(*b"CALL", |e| self.callbacks.encode(e))?;
+        w.section(*b"INDX", |e| self.index.encode(e))?;
+        w.section(*b"TIMR", |e| self.timers.encode(e))?;
+        w.section(*b"MTCH", |e| e.len(self.dead_postings))
+    }
+
+    /// Restores a matcher for the registry `reg` (restored already), whose clock is at
+    /// `now`.
+    pub(super) fn restore<R: std::io::Read>(r: &mut Reader<R>, reg: &Registry, now: u64) -> Result<Compiled, Error> {
+        let next = reg.next_callback();
+        let depth = reg.limits.parse.nest.saturating_add(2);
+        let catalog = r.section(*b"CATL", |d| Catalog::decode(d, reg.action_count(), next, depth))?;
+        let callbacks = r.section(*b"CALL", |d| Callbacks::decode(d, &catalog, next))?;
+        let accept = |p: Posting| callbacks.accepts(&catalog, next, p);
+        let symbols = reg.symbols.len();
+        let index = r.section(*b"INDX", |d| Index::decode(d, symbols, &accept))?;
+        let timers = r.section(*b"TIMR", |d| Timers::decode(d, now, &accept))?;
+        let dead_postings = r.section(*b"MTCH", |d| {
+            let n = d.u64()?;
+            d.check(n <= index.postings() as u64, || "more dead postings than postings".into())?;
+            Ok(n as usize)
+        })?;
+        Ok(Compiled { catalog, callbacks, index, timers, now, dead_postings, stats: Stats::default() })
     }
 }

@@ -3,6 +3,8 @@
 
 use hashbrown::HashSet;
 
+use super::snapshot::{Dec, Enc};
+use crate::error::Error;
 use crate::front::registry::{Registry, ResolvedEvent};
 use crate::front::resolve::{Ctx, ExtraKey, NameKey, Term};
 use crate::syntax::EventType;
@@ -66,5 +68,34 @@ mod tests {
                 assert_eq!(matched, answers, "event {own:?}, term {term:?}");
             }
         }
+    }
+}
+
+// Snapshots (format: src/engine/snapshot.rs): the facts, sorted so that one state
+// always writes the same bytes.
+impl Facts {
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        let mut facts: Vec<_> = self.set.iter().collect();
+        facts.sort_unstable();
+        e.len(facts.len());
+        for (job, name, ty, extra) in facts {
+            e.u64(*job);
+            name.encode(e);
+            e.u8(*ty as u8);
+            extra.encode(e);
+        }
+    }
+
+    pub(crate) fn decode(d: &mut Dec<'_>, symbols: usize) -> Result<Facts, Error> {
+        let n = d.count(15)?;
+        let mut set = HashSet::with_capacity(n);
+        for _ in 0..n {
+            let job = d.u64()?;
+            let name = NameKey::decode(d, symbols)?;
+            let ty = EventType::ALL[d.tag(4, "event type")? as usize];
+            let extra = ExtraKey::decode(d, symbols)?;
+            d.check(set.insert((job, name, ty, extra)), || "a fact is listed twice".into())?;
+        }
+        Ok(Facts { set })
     }
 }

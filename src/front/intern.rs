@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
+use crate::engine::snapshot::{snapshot_error, Dec, Enc};
+use crate::error::Error;
 use crate::front::ids::Symbol;
 
 /// A string table. Symbols are dense and never reused. Each string is one shared
@@ -63,5 +65,32 @@ impl Interner {
         let text: usize = self.strings.iter().map(|s| s.len() + 2 * std::mem::size_of::<usize>()).sum();
         text + self.strings.capacity() * std::mem::size_of::<Arc<str>>()
             + self.map.capacity() * (std::mem::size_of::<(Arc<str>, Symbol)>() + 1)
+    }
+}
+
+// Snapshots (format: src/engine/snapshot.rs): the strings in symbol order; the map is
+// rebuilt from them.
+impl Interner {
+    /// How many symbols there are.
+    pub(crate) fn len(&self) -> usize {
+        self.strings.len()
+    }
+
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        e.len(self.strings.len());
+        self.strings.iter().for_each(|s| e.str(s));
+    }
+
+    pub(crate) fn decode(d: &mut Dec<'_>) -> Result<Interner, Error> {
+        let n = d.count_upto(8, u32::MAX.into())?;
+        let mut interner = Interner { map: HashMap::with_capacity(n), strings: Vec::with_capacity(n) };
+        for _ in 0..n {
+            let at = d.offset();
+            let text = d.str()?;
+            if interner.intern(text).as_usize() != interner.strings.len() - 1 {
+                return Err(snapshot_error(at, format!("the symbol `{text}` is listed twice")));
+            }
+        }
+        Ok(interner)
     }
 }

@@ -38,6 +38,14 @@ enum Command {
         /// Register a custom event name (repeatable).
         #[arg(long = "event-name")]
         event_names: Vec<String>,
+        /// Start from the engine state saved in this file (by `--save`) instead of a
+        /// fresh engine; the state holds the options above, so they cannot be given too.
+        #[arg(long, conflicts_with_all = ["retroactive", "start_time", "callbacks_conf", "event_names"])]
+        load: Option<String>,
+        /// When the log ends, save the engine state to this file (atomically: the file
+        /// holds the old state or the new one, never a mix).
+        #[arg(long)]
+        save: Option<String>,
     },
     /// Print a trigger's canonical form and compiled circuit, or its error.
     Check {
@@ -90,14 +98,20 @@ struct BenchArgs {
     /// Write the farm as a `trigwire run` log to this file and stop, measuring nothing.
     #[arg(long)]
     write_log: Option<String>,
+    /// Also register the farm again, save it to a file in the temporary directory,
+    /// restore it and replay the events on the restored engine, reporting `save_s`,
+    /// `restore_s` and `snapshot_bytes` (under `snapshot`).
+    #[arg(long)]
+    snapshot: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { file, batch, retroactive, start_time, callbacks_conf, event_names } => {
+        Command::Run { file, batch, retroactive, start_time, callbacks_conf, event_names, load, save } => {
             let config = Config { retroactive, start_time, ..Config::default() };
-            run(file, batch, config, callbacks_conf, &event_names)
+            let state = State { load, save };
+            run(file, batch, config, callbacks_conf, &event_names, state)
         }
         Command::Check { trigger } => check(&trigger),
         Command::Demo => demo(),
@@ -118,8 +132,12 @@ fn run(
     config: Config,
     conf: Option<String>,
     event_names: &[String],
+    state: State,
 ) -> Result<ExitCode, String> {
-    let mut engine = Engine::new(config);
+    let mut engine = match &state.load {
+        Some(path) => Engine::restore_from_path(path).map_err(|e| format!("cannot load {path}: {}", e.message()))?,
+        None => Engine::new(config),
+    };
     for name in event_names {
         engine.register_event_name(name).map_err(|e| e.message().to_string())?;
     }
@@ -132,10 +150,16 @@ fn run(
         None => Mode::OneByOne,
     };
     // The whole replay runs on a thread of the batch pool: see `on_pool_thread`.
-    trigwire::on_pool_thread(|| replay_log(file.as_deref(), engine, mode))
+    trigwire::on_pool_thread(|| replay_log(file.as_deref(), engine, mode, state.save.as_deref()))
 }
 
-fn replay_log(file: Option<&str>, engine: Engine, mode: Mode) -> Result<ExitCode, String> {
+/// Where `trigwire run` reads its starting state and saves its final one.
+struct State {
+    load: Option<String>,
+    save: Option<String>,
+}
+
+fn replay_log(file: Option<&str>, engine: Engine, mode: Mode, save: Option<&str>) -> Result<ExitCode, String> {
     let mut input = open_input(file)?;
     let mut replay = Replay::new(engine);
     let stdout = std::io::stdout();
@@ -159,6 +183,9 @@ fn replay_log(file: Option<&str>, engine: Engine, mode: Mode) -> Result<ExitCode
     replay.finish(&mut output);
     write_output(&mut out, &mut output)?;
     out.flush().map_err(|e| e.to_string())?;
+    if let Some(path) = save {
+        replay.engine().save_to_path(path).map_err(|e| format!("cannot save {path}: {}", e.message()))?;
+    }
     Ok(if replay.rejected() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
@@ -287,17 +314,27 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
         same &= wire.firings == engine.firings;
         object.insert("wire".into(), serde_json::to_value(&wire).map_err(|e| e.to_string())?);
     }
+    if args.snapshot {
+        let dir = std::env::temp_dir();
+        let snap =
+            trigwire_tools::bench_farm::measure_snapshot(&farm, replay, &dir, &mut |p| show_progress("snapshot", p))?;
+        same &= snap.checksum == engine.checksum && snap.firings == engine.firings;
+        object.insert("snapshot".into(), serde_json::to_value(&snap).map_err(|e| e.to_string())?);
+    }
     if args.reference {
         let reference = measure(&farm, Subject::Reference, replay, &mut |p| show_progress("reference", p))
             .map_err(|e| e.to_string())?;
         let per_event = |f: &trigwire_tools::bench_farm::Figures| f.match_s / f.events.max(1) as f64;
         object.insert("speedup_vs_reference".into(), (per_event(&reference) / per_event(&engine).max(1e-12)).into());
-        same = reference.firings == engine.firings && reference.checksum == engine.checksum;
+        same &= reference.firings == engine.firings && reference.checksum == engine.checksum;
         object.insert("reference".into(), serde_json::to_value(&reference).map_err(|e| e.to_string())?);
     }
     println!("{report}");
     if !same {
-        eprintln!("error: the engine, the reference or the wire path disagree on the firings of the same farm");
+        eprintln!(
+            "error: the engine, the reference, the wire path or the restored engine disagree on the firings of \
+             the same farm"
+        );
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
