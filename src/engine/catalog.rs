@@ -157,42 +157,6 @@ impl Catalog {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The owner of every live callback, found by the chunked search with a cold hint,
-    /// matches a scan of the runs, as jobs of varied sizes come and go.
-    #[test]
-    fn owner_search_matches_a_scan_across_chunks_and_removals() {
-        let mut catalog = Catalog::default();
-        let mut jobs: Vec<(u32, u32, u64)> = Vec::new(); // (first id, callbacks, owner)
-        let mut next = 0u32;
-        for (j, size) in [1u32, 4095, 3, 9000, 4096, 1, 70_000, 2, 5000, 12_288].into_iter().enumerate() {
-            let owner = j as u64 + 1;
-            for k in 0..size {
-                catalog.note_owner(CallbackId::from_u32(next + k), owner, k);
-            }
-            jobs.push((next, size, owner));
-            next += size + (j as u32 % 3) * 100; // gaps: ids of callbacks never registered here
-        }
-        let check = |catalog: &Catalog, jobs: &[(u32, u32, u64)]| {
-            for &(first, size, owner) in jobs {
-                for k in (0..size).step_by(97).chain([size - 1]) {
-                    let mut hint = usize::MAX;
-                    assert_eq!(catalog.owner(CallbackId::from_u32(first + k), &mut hint), (owner, k));
-                }
-            }
-        };
-        check(&catalog, &jobs);
-        for gone in [6, 0, 3] {
-            let (first, ..) = jobs.remove(gone);
-            catalog.forget_owner(CallbackId::from_u32(first));
-            check(&catalog, &jobs);
-        }
-    }
-}
-
 // Snapshots (format: src/engine/snapshot.rs). The kind map is rebuilt from the kinds.
 impl Catalog {
     /// How many kinds there are.
@@ -264,5 +228,41 @@ impl Catalog {
             catalog.chunk_runs.push(r);
         }
         Ok(catalog)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The owner of every live callback, found by the chunked search with a cold hint,
+    /// matches a scan of the runs, as jobs of varied sizes come and go.
+    #[test]
+    fn owner_search_matches_a_scan_across_chunks_and_removals() {
+        let mut catalog = Catalog::default();
+        let mut jobs: Vec<(u32, u32, u64)> = Vec::new(); // (first id, callbacks, owner)
+        let mut next = 0u32;
+        for (j, size) in [1u32, 4095, 3, 9000, 4096, 1, 70_000, 2, 5000, 12_288].into_iter().enumerate() {
+            let owner = j as u64 + 1;
+            for k in 0..size {
+                catalog.note_owner(CallbackId::from_u32(next + k), owner, k);
+            }
+            jobs.push((next, size, owner));
+            next += size + (j as u32 % 3) * 100; // gaps: ids of callbacks never registered here
+        }
+        let check = |catalog: &Catalog, jobs: &[(u32, u32, u64)]| {
+            for &(first, size, owner) in jobs {
+                for k in (0..size).step_by(97).chain([size - 1]) {
+                    let mut hint = usize::MAX;
+                    assert_eq!(catalog.owner(CallbackId::from_u32(first + k), &mut hint), (owner, k));
+                }
+            }
+        };
+        check(&catalog, &jobs);
+        for gone in [6, 0, 3] {
+            let (first, ..) = jobs.remove(gone);
+            catalog.forget_owner(CallbackId::from_u32(first));
+            check(&catalog, &jobs);
+        }
     }
 }

@@ -409,7 +409,7 @@ impl Arena {
             let header = self.postings.get(start as usize).copied().unwrap_or(NONE);
             let count = header.cb.as_u32();
             let end = u64::from(start) + 1 + u64::from(capacity(count));
-            let fits = header.slot == LIST && count >= 3 && count < u32::MAX / 2 && end <= len;
+            let fits = header.slot == LIST && (3..u32::MAX / 2).contains(&count) && end <= len;
             d.check(fits, || format!("the run at {start} does not fit the arena"))?;
             check_list(d, self.slice(cell), accept)?;
             runs.push((u64::from(start), end));

@@ -44,33 +44,6 @@ impl Facts {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::syntax::EventName;
-
-    /// `names_answering` is the inverse of `names`: a term's name is among an event's
-    /// names exactly when the event's name answers the term's.
-    #[test]
-    fn names_answering_inverts_names() {
-        for own in EventName::ALL.into_iter().filter(|&n| n != EventName::Done) {
-            let ev = ResolvedEvent {
-                name: NameKey::Builtin(own),
-                ty: EventType::Job,
-                job: 1,
-                extra: None,
-                label: None,
-                subjob: None,
-            };
-            for term in EventName::ALL.map(NameKey::Builtin) {
-                let matched = ev.names().any(|n| n == term);
-                let answers = ResolvedEvent::names_answering(term).any(|n| n == ev.name);
-                assert_eq!(matched, answers, "event {own:?}, term {term:?}");
-            }
-        }
-    }
-}
-
 // Snapshots (format: src/engine/snapshot.rs): the facts, sorted so that one state
 // always writes the same bytes.
 impl Facts {
@@ -97,5 +70,32 @@ impl Facts {
             d.check(set.insert((job, name, ty, extra)), || "a fact is listed twice".into())?;
         }
         Ok(Facts { set })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::EventName;
+
+    /// `names_answering` is the inverse of `names`: a term's name is among an event's
+    /// names exactly when the event's name answers the term's.
+    #[test]
+    fn names_answering_inverts_names() {
+        for own in EventName::ALL.into_iter().filter(|&n| n != EventName::Done) {
+            let ev = ResolvedEvent {
+                name: NameKey::Builtin(own),
+                ty: EventType::Job,
+                job: 1,
+                extra: None,
+                label: None,
+                subjob: None,
+            };
+            for term in EventName::ALL.map(NameKey::Builtin) {
+                let matched = ev.names().any(|n| n == term);
+                let answers = ResolvedEvent::names_answering(term).any(|n| n == ev.name);
+                assert_eq!(matched, answers, "event {own:?}, term {term:?}");
+            }
+        }
     }
 }

@@ -583,6 +583,9 @@ pub struct SnapshotFigures {
     pub save_s: f64,
     /// Seconds in [`trigwire::Engine::restore_from_path`] (the file is likely cached).
     pub restore_s: f64,
+    /// Seconds to read the file's bytes into memory and nothing else (`std::fs::read`,
+    /// right after the restore): the floor under `restore_s`.
+    pub read_s: f64,
     /// `register_s / restore_s`.
     pub restore_speedup: f64,
     /// The snapshot file's size.
@@ -620,6 +623,10 @@ pub fn measure_snapshot(
     let start = std::time::Instant::now();
     let restored = trigwire::Engine::restore_from_path(&path);
     let restore_s = start.elapsed().as_secs_f64();
+    let start = std::time::Instant::now();
+    let read = std::fs::read(&path).map_err(|e| e.to_string())?;
+    let read_s = start.elapsed().as_secs_f64();
+    drop(read);
     let _ = std::fs::remove_file(&path);
     let mut engine = restored.map_err(|e| e.to_string())?;
     let (tally, _) = replay_events(&mut engine, farm, replay, progress).map_err(|e| e.to_string())?;
@@ -627,6 +634,7 @@ pub fn measure_snapshot(
         register_s,
         save_s,
         restore_s,
+        read_s,
         restore_speedup: register_s / restore_s.max(1e-12),
         snapshot_bytes,
         memory_bytes,
