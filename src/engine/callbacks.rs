@@ -19,7 +19,7 @@ use hashbrown::HashMap;
 use super::catalog::{Catalog, KindId, CHUNK, DEAD_KIND};
 use super::postings::Posting;
 use super::prefetch::prefetch;
-use super::snapshot::{snapshot_error, Dec, Enc};
+use super::snapshot::{snapshot_error, u32_at, u64_at, Dec, Enc};
 use crate::error::Error;
 use crate::front::ids::CallbackId;
 use crate::front::model::{Cause, RawFiring};
@@ -285,17 +285,18 @@ impl Callbacks {
                 callbacks.live_in_chunk.push(0);
                 continue;
             }
-            let at = d.offset();
             let used = d.count_upto(16, CHUNK as u64)?;
+            let at = d.offset();
             let mut states = Vec::with_capacity(CHUNK);
             let mut live = 0u32;
-            for i in 0..used {
-                let state = CallbackState { kind: d.u32()?, count: d.u32()?, latch: d.u64()? };
+            for (i, b) in d.array(used, 16)?.chunks_exact(16).enumerate() {
+                let state = CallbackState { kind: u32_at(b, 0), count: u32_at(b, 4), latch: u64_at(b, 8) };
                 if state.kind != DEAD_KIND {
                     let cb = CallbackId::from_u32((c * CHUNK + i) as u32);
                     let fine = (state.kind as usize) < kinds && cb.as_u32() < next && catalog.covers(cb);
                     if !fine {
-                        return Err(snapshot_error(at, format!("callback {} has a bad kind or id", cb.as_u32())));
+                        let what = format!("callback {} has a bad kind or id", cb.as_u32());
+                        return Err(snapshot_error(at + 16 * i as u64, what));
                     }
                     live += 1;
                     wide_needed += usize::from(catalog.template(state.kind).words() > 1);

@@ -48,7 +48,7 @@ use hashbrown::HashMap;
 
 use super::postings::Posting;
 use super::prefetch::prefetch;
-use super::snapshot::{Dec, Enc};
+use super::snapshot::{snapshot_error, u32_at, Dec, Enc};
 use crate::error::Error;
 use crate::front::ids::{CallbackId, Symbol};
 
@@ -347,6 +347,12 @@ pub(crate) fn decode_posting(d: &mut Dec<'_>) -> Result<Posting, Error> {
     Ok(Posting { cb: CallbackId::from_u32(d.u32()?), slot: d.u32()? })
 }
 
+/// The posting encoded in the 8 bytes at `at` of `bytes`.
+#[inline]
+fn posting_at(bytes: &[u8], at: usize) -> Posting {
+    Posting { cb: CallbackId::from_u32(u32_at(bytes, at)), slot: u32_at(bytes, at + 4) }
+}
+
 /// Checks the posting rules of every list: each posting is one `accept`s, and the list is
 /// in callback order.
 pub(crate) fn check_list(d: &Dec<'_>, list: &[Posting], accept: &dyn Fn(Posting) -> bool) -> Result<(), Error> {
@@ -372,10 +378,7 @@ impl Arena {
     /// that point into it are known.
     pub(crate) fn decode(d: &mut Dec<'_>) -> Result<Arena, Error> {
         let n = d.count_upto(8, u32::MAX.into())?;
-        let mut postings = Vec::with_capacity(n);
-        for _ in 0..n {
-            postings.push(decode_posting(d)?);
-        }
+        let postings = d.array(n, 8)?.chunks_exact(8).map(|c| posting_at(c, 0)).collect();
         let classes = d.count_upto(8, 31)?;
         let mut free = Vec::with_capacity(classes);
         for _ in 0..classes {
@@ -428,15 +431,26 @@ impl Cell {
     /// inline, or a run's start (checked against the arena later).
     fn decode(d: &mut Dec<'_>, accept: &dyn Fn(Posting) -> bool) -> Result<Cell, Error> {
         let cell = Cell([decode_posting(d)?, decode_posting(d)?]);
-        let [a, b] = cell.0;
-        let fine = match (a == NONE, b == NONE) {
+        d.check(cell.fits(accept), || "a cell of the index holds a bad posting".into())?;
+        Ok(cell)
+    }
+
+    /// The cell encoded in the 16 bytes at `at` of `bytes`.
+    #[inline]
+    fn at_bytes(bytes: &[u8], at: usize) -> Cell {
+        Cell([posting_at(bytes, at), posting_at(bytes, at + 8)])
+    }
+
+    /// Whether the cell has one of the forms the code makes, with postings that
+    /// `accept` takes.
+    fn fits(&self, accept: &dyn Fn(Posting) -> bool) -> bool {
+        let [a, b] = self.0;
+        match (a == NONE, b == NONE) {
             (true, true) => true,
             (true, false) => false,
             (false, true) => a.slot == LIST || accept(a),
             (false, false) => a.slot != LIST && b.slot != LIST && a.cb <= b.cb && accept(a) && accept(b),
-        };
-        d.check(fine, || "a cell of the index holds a bad posting".into())?;
-        Ok(cell)
+        }
     }
 }
 
@@ -470,15 +484,15 @@ impl Exact {
                 let base = d.u32()?;
                 let n = d.count(16)?;
                 d.check(u64::from(base) + n as u64 <= u64::from(u32::MAX), || "a dense table past 2^32".into())?;
-                let mut cells = Vec::with_capacity(n);
+                let start = d.offset();
+                let cells: Vec<Cell> = d.array(n, 16)?.chunks_exact(16).map(|c| Cell::at_bytes(c, 0)).collect();
                 let mut used = 0;
-                for i in 0..n {
-                    let cell = Cell::decode(d, accept)?;
-                    if !cell.is_empty() {
-                        used += 1;
-                        d.check((base as usize + i) < symbols, || "a cell for a symbol not interned".into())?;
+                for (i, cell) in cells.iter().enumerate().filter(|(_, c)| !c.is_empty()) {
+                    used += 1;
+                    if base as usize + i >= symbols || !cell.fits(accept) {
+                        let what = "a cell of the index holds a bad posting or a symbol not interned";
+                        return Err(snapshot_error(start + 16 * i as u64, what));
                     }
-                    cells.push(cell);
                 }
                 Exact::Dense { base, cells, used }
             }

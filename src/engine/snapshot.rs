@@ -26,18 +26,21 @@
 //! on are checked before an engine is handed out, so nothing a restored engine does
 //! later can index out of bounds.
 //!
-//! PERF: plain little-endian sections of the engine's own arrays, written and read
-//! element by element into one reused buffer per section. The alternatives were a serde
-//! derive with a compact codec (bincode, postcard) or a zero-copy archive: a derive
-//! cannot reach the private fields without deriving on every internal type, would still
-//! need the same validation pass, and would encode the hash maps that this format
-//! rebuilds instead (interner, action, kind and shape maps); a zero-copy archive would
-//! need the matcher's chunked and boxed layouts to change. Measured with `trigwire bench
-//! --jobs 10000 --frames 1000 --events 1000000 --snapshot` (10M callbacks, a loaded
-//! 2-core machine): the file is 444 MB for 462 MB of `memory_usage()` (0.96×), restore
-//! takes 2.51 s against 19.0 s of registration in the same run (7.6×), and reading the
-//! file's bytes alone takes 0.49 s: what is left for a codec to win is the 2 s of
-//! decoding and checking, most of it checks that any encoding needs.
+//! PERF: plain little-endian sections of the engine's own arrays, with the three big
+//! ones (arena postings, dense index cells, callback states) decoded in bulk from one
+//! bounds-checked slice ([`Dec::array`]). The alternatives were a serde derive with a
+//! compact codec (bincode, postcard) or a zero-copy archive: a derive cannot reach the
+//! private fields without deriving on every internal type, would still need the same
+//! validation pass, and would encode the hash maps that this format rebuilds instead
+//! (interner, action, kind and shape maps); a zero-copy archive would need the
+//! matcher's chunked and boxed layouts to change. Measured with `trigwire bench --jobs
+//! 10000 --frames 1000 --events 1000000 --snapshot` (10M callbacks, a loaded 2-core
+//! machine): the file is 444 MB for 462 MB of `memory_usage()` (0.96×), restore takes
+//! 1.05 s against 9.39 s of registration in the same run (8.9×), and reading the file's
+//! bytes alone takes 0.33 s: a codec could win at most part of the remaining 0.7 s,
+//! much of it checks any encoding needs. Decoding those arrays field by field, each read
+//! bounds-checked, was 55% of restore's samples at 1M; in bulk, restore went from 0.217
+//! to 0.149-0.167 s there (see PERFORMANCE.md, "Snapshot and restore").
 
 use std::io::{Read, Write};
 
@@ -185,6 +188,13 @@ impl<'a> Dec<'a> {
         Ok(n as usize)
     }
 
+    /// The bytes of `n` elements of `size` bytes each, checked once: arrays decode
+    /// from this in bulk (`chunks_exact`), which the compiler vectorizes.
+    pub fn array(&mut self, n: usize, size: usize) -> Result<&'a [u8], Error> {
+        let len = n.checked_mul(size).ok_or_else(|| self.err("an array larger than memory"))?;
+        self.take(len)
+    }
+
     /// A count that is also an id below `limit` fits in, e.g. a table length.
     pub fn count_upto(&mut self, min_bytes: usize, limit: u64) -> Result<usize, Error> {
         let n = self.count(min_bytes)?;
@@ -243,6 +253,18 @@ impl<'a> Dec<'a> {
         let left = self.data.len() - self.pos;
         self.check(left == 0, || format!("{left} bytes left over at the end of the section"))
     }
+}
+
+/// The little-endian u32 at `at` of `bytes` (in bounds: callers slice exactly).
+#[inline]
+pub(crate) fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// The little-endian u64 at `at` of `bytes`.
+#[inline]
+pub(crate) fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    u64::from(u32_at(bytes, at)) | u64::from(u32_at(bytes, at + 4)) << 32
 }
 
 /// An [`ErrorKind::Snapshot`] error at file offset `offset`.
