@@ -311,7 +311,7 @@ fn a_restored_engine_after_sweeps_answers_the_same() {
     }
     assert!(engine.stats().sweeps > 0, "the removals swept the index");
     let mut restored = Engine::restore(&save(&engine)[..]).expect("restores");
-    let mut script = |e: &mut Engine| {
+    let script = |e: &mut Engine| {
         let mut fired = Vec::new();
         e.submit(&pair(6, 300), &mut fired).expect("valid");
         for f in (1..=900).step_by(7) {
