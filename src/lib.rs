@@ -67,8 +67,9 @@
 //! expected and, where it points into a trigger or attribute, a byte span; `Display`
 //! prints the source line with `^^^` under the span. A rejected submission, event,
 //! clock move or removal changes nothing. Limits on trigger size and nesting, subjob
-//! counts and clock jumps are configuration ([`Limits`]); no input can panic the engine,
-//! overflow its stack or hang it.
+//! counts, clock jumps, and what one submission or wire line may ask for (instances,
+//! callbacks, atoms, bytes: [`ErrorKind::OverLimit`]) are configuration ([`Limits`]);
+//! no input can panic the engine, overflow its stack or hang it.
 //!
 //! # The pipeline and what each stage costs
 //!
@@ -131,7 +132,7 @@ pub mod qube {
 }
 
 pub use engine::{explain, on_pool_thread, BatchFiring, Compiled, Config, Engine, MemoryUsage, Stats, Submission};
-pub use error::{Error, ErrorKind, WireFault};
+pub use error::{Error, ErrorKind, LimitName, WireFault};
 pub use front::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};
 pub use front::registry::{Action, Limits};
 pub use host::command::{Apply, Command, JobFeed, Outcome, Reply};

@@ -35,6 +35,10 @@ pub struct Stats {
     pub sweeps: u64,
     /// Batches that took the parallel path (see `src/engine/batch.rs`).
     pub parallel_batches: u64,
+    /// Work done planning submissions: id and label lookups, generated-label probes,
+    /// and the comparisons and lookups that find repeated atoms and children in a
+    /// trigger. Linear in what is submitted (`tests/scale_hostility.rs` holds it to that).
+    pub plan_steps: u64,
 }
 
 /// The compiled matcher behind [`crate::Engine`]: everything but [`Compiled::stats`]

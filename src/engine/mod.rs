@@ -167,7 +167,7 @@ impl Engine {
 
     /// Work counters: postings touched and circuits checked, for tests and benchmarks.
     pub fn stats(&self) -> Stats {
-        self.matcher.stats()
+        Stats { plan_steps: self.reg.plan_steps, ..self.matcher.stats() }
     }
 
     /// Registers an event name beyond the built-in ones, for triggers and events alike.
@@ -442,6 +442,11 @@ impl Engine {
             cause: raw.cause,
             count: raw.count,
         }
+    }
+
+    /// The limits the engine was configured with.
+    pub fn limits(&self) -> &Limits {
+        &self.reg.limits
     }
 
     /// The current Qube time.

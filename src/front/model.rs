@@ -106,13 +106,16 @@ impl JobStatus {
 /// A job as submitted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobSpec {
-    /// The id; `None` takes one more than the largest id accepted so far.
+    /// The id; `None` takes one more than the largest id accepted so far. The first
+    /// job's id also numbers the submission's new process group, so it may not be the
+    /// id of a process group that still has live jobs unless `pgrp` names that group.
     pub id: Option<u64>,
     /// A name for people.
     pub name: String,
     /// The label, unique in the process group; `None` takes `qubeN`.
     pub label: Option<String>,
-    /// An existing process group to join; `None` joins the submission's new group.
+    /// An existing process group to join; `None` joins the submission's new group,
+    /// numbered with the first job's id.
     pub pgrp: Option<u64>,
     /// The parent job id; `None` or 0 is no parent.
     pub pid: Option<u64>,

@@ -20,10 +20,13 @@
 
 use hashbrown::{HashMap, HashSet};
 
+use crate::error::LimitName;
 use crate::error::{Error, ErrorKind};
 use crate::front::ids::{ActionId, CallbackId, Symbol};
 use crate::front::model::{JobSpec, Language};
-use crate::front::registry::{dependency_callbacks, id_space, level_of, Agenda, JobRecord, Registry};
+use crate::front::registry::{
+    atom_count, dependency_callbacks, id_space, level_of, over_limit, Agenda, JobRecord, Limits, Registry,
+};
 use crate::front::resolve::{names_parent, resolve, Owner, Resolved, Shape, Slot};
 
 /// The checks of a submission, in the order their errors take precedence.
@@ -51,6 +54,9 @@ pub(crate) struct Planner {
     unlabeled: Vec<usize>,
     callbacks: Planned,
     next_callback: u32,
+    /// Instances and trigger atoms planned so far, for the per-submission limits.
+    instances: u64,
+    atoms: u64,
     error: Option<(Phase, Error)>,
 }
 
@@ -103,6 +109,8 @@ pub(crate) struct Plan {
     pub pgrp: u64,
     callbacks: Planned,
     next_callback: u32,
+    /// Where each group's search for generated labels stopped.
+    floors: Vec<(u64, u64)>,
 }
 
 impl Plan {
@@ -157,6 +165,8 @@ impl Registry {
             unlabeled: Vec::new(),
             callbacks: Planned { first: self.next_callback, ..Planned::default() },
             next_callback: self.next_callback,
+            instances: 0,
+            atoms: 0,
             error: None,
         }
     }
@@ -207,7 +217,9 @@ impl Registry {
         Ok(())
     }
 
-    fn job_id(&self, planner: &mut Planner, spec: &JobSpec, i: usize) -> Result<u64, Error> {
+    fn job_id(&mut self, planner: &mut Planner, spec: &JobSpec, i: usize) -> Result<u64, Error> {
+        // One lookup in the live jobs, one in the submission's ids, one in the groups.
+        self.plan_steps += 3;
         let bad = |m: String| Error::new(ErrorKind::BadJobId, format!("job {i}: {m}")).in_job_at(i).in_field("id");
         let id = match spec.id {
             Some(id) => id,
@@ -221,6 +233,20 @@ impl Registry {
         }
         if !planner.ids.insert(id) {
             return Err(bad(format!("job id {id} is repeated in the submission")));
+        }
+        // A submission's first job's id numbers the submission's new process group
+        // (spec §8), which its jobs without a `pgrp` join. The id of a group that is
+        // still live (its first job removed, others not) is refused there, unless the
+        // job names that group as its `pgrp`: taking it would merge the new submission
+        // into the old group by accident (README, Semantics).
+        if i == 0 && spec.pgrp != Some(id) {
+            if let Some(members) = self.groups.get(&id) {
+                let live = members.values().min().copied().unwrap_or(id);
+                return Err(bad(format!(
+                    "job id {id} would start process group {id}, which is still live (job {live}); \
+                     expected an id that is not a live group's, or pgrp {id} to join that group"
+                )));
+            }
         }
         planner.max_id = planner.max_id.max(id);
         Ok(id)
@@ -243,6 +269,7 @@ impl Registry {
             return Err(bad("an empty label; expected at least one character".to_string()));
         }
         let sym = self.symbols.intern_lowercase(label);
+        self.plan_steps += 2;
         if self.label_live(pgrp, sym) || !planner.labels.insert((pgrp, sym)) {
             return Err(bad(format!("label `{label}` is already used in process group {pgrp}")));
         }
@@ -269,21 +296,34 @@ impl Registry {
             )
             .in_field("subjobs"));
         }
+        // A job has at least one instance, subjob 0 (spec §9).
+        planner.instances = planner.instances.saturating_add(spec.subjobs.max(1));
+        if planner.instances > self.limits.submission_instances {
+            let max = self.limits.submission_instances;
+            return Err(
+                over_limit(LimitName::SubmissionInstances, max, "instances in one submission").in_field("subjobs")
+            );
+        }
         let owner = Owner { id, pgrp, pid: spec.pid.filter(|&p| p != 0) };
         let agenda = Agenda::new(spec.agenda.iter().map(|w| self.symbols.intern(w)).collect());
         let first_callback = CallbackId::from_u32(planner.next_callback);
         let mut index = 0u32;
         for (c, cb) in spec.callbacks.iter().enumerate() {
-            let r = self.callback(cb, Some(owner), next_id(planner)?, index).map_err(|e| e.in_callback(c))?;
+            let (r, atoms) =
+                self.callback_counted(cb, Some(owner), next_id(planner)?, index).map_err(|e| e.in_callback(c))?;
+            count(planner, &self.limits, atoms).map_err(|e| e.in_callback(c))?;
             add(planner, r.action, r.slots, r.shape, &mut index);
         }
         if let Some(dep) = &spec.dependency {
             // PERF: each generated callback is resolved as it is made, against the
             // attribute's own text: none is held, and the text is not copied per callback.
-            dependency_callbacks(dep, spec, self.limits.parse.atoms, |expr, code| {
+            let (limits, so_far) = (self.limits, (planned(planner), planner.atoms));
+            let budget = |groups: &[(u64, u64)]| ahead(so_far, &limits, groups).map_err(|e| e.in_field("dependency"));
+            dependency_callbacks(dep, spec, self.limits.parse.atoms, budget, |expr, code| {
                 let action = self.intern_action(Language::Qube, code, None, Some(level_of(code)));
-                let (slots, shape) = resolve(&expr, Some(owner), dep, &mut self.symbols)?;
+                let (slots, shape) = resolve(&expr, Some(owner), dep, &mut self.symbols, &mut self.plan_steps)?;
                 next_id(planner)?;
+                count(planner, &self.limits, atom_count(&expr)).map_err(|e| e.in_field("dependency"))?;
                 add(planner, action, slots, shape, &mut index);
                 Ok(())
             })?;
@@ -292,8 +332,11 @@ impl Registry {
             if owner.pid.is_none() && names_parent(&u.expr) {
                 continue;
             }
-            if let Ok((slots, shape)) = resolve(&u.expr, Some(owner), &u.source, &mut self.symbols) {
+            if let Ok((slots, shape)) =
+                resolve(&u.expr, Some(owner), &u.source, &mut self.symbols, &mut self.plan_steps)
+            {
                 next_id(planner)?;
+                count(planner, &self.limits, atom_count(&u.expr))?;
                 add(planner, u.action, slots, shape, &mut index);
             }
         }
@@ -317,20 +360,30 @@ impl Registry {
         if planner.count == 0 {
             return Err(Error::new(ErrorKind::EmptySubmission, "empty submission; expected at least one job"));
         }
-        self.generate_labels(&mut planner);
+        let floors = self.generate_labels(&mut planner);
         let pgrp = planner.jobs[0].1.pgrp;
-        Ok(Plan { jobs: planner.jobs, pgrp, callbacks: planner.callbacks, next_callback: planner.next_callback })
+        Ok(Plan {
+            jobs: planner.jobs,
+            pgrp,
+            callbacks: planner.callbacks,
+            next_callback: planner.next_callback,
+            floors,
+        })
     }
 
     /// Gives each unlabelled job, in order, the smallest `qubeN` free in its group.
     /// Within one submission the free numbers of a group only grow, so each group's
-    /// search resumes where it stopped: linear in the jobs, not quadratic.
-    fn generate_labels(&mut self, planner: &mut Planner) {
+    /// search resumes where it stopped: linear in the jobs, not quadratic. It starts at
+    /// the group's floor (`Registry::qube_floor`), so a group joined by one unlabelled
+    /// job at a time is not searched from `qube0` each time. Returns where each group's
+    /// search stopped: the floors once the plan is committed.
+    fn generate_labels(&mut self, planner: &mut Planner) -> Vec<(u64, u64)> {
         let mut next: HashMap<u64, u64> = HashMap::new();
         for &at in &planner.unlabeled {
             let pgrp = planner.jobs[at].1.pgrp;
-            let n = next.entry(pgrp).or_insert(0);
+            let n = next.entry(pgrp).or_insert_with(|| self.qube_floor.get(&pgrp).copied().unwrap_or(0));
             let sym = loop {
+                self.plan_steps += 1;
                 let sym = self.symbols.intern(&format!("qube{n}"));
                 *n += 1;
                 if !self.label_live(pgrp, sym) && planner.labels.insert((pgrp, sym)) {
@@ -339,6 +392,7 @@ impl Registry {
             };
             planner.jobs[at].1.label = sym;
         }
+        next.into_iter().collect()
     }
 
     /// Applies a plan made by [`Registry::finish_plan`] with no change in between.
@@ -349,6 +403,8 @@ impl Registry {
             self.jobs.insert(*id, record.clone());
         }
         self.next_callback = plan.next_callback;
+        // Every `qubeN` below where a search stopped is now live in its group.
+        self.qube_floor.extend(plan.floors.iter().copied());
     }
 }
 
@@ -358,6 +414,59 @@ fn next_id(planner: &Planner) -> Result<CallbackId, Error> {
         return Err(id_space());
     }
     Ok(CallbackId::from_u32(planner.next_callback))
+}
+
+/// How many callbacks the submission has planned so far.
+fn planned(planner: &Planner) -> u64 {
+    u64::from(planner.next_callback - planner.callbacks.first)
+}
+
+/// Counts one more callback of `atoms` atoms against the per-submission limits, before
+/// it is planned.
+fn count(planner: &mut Planner, limits: &Limits, atoms: u64) -> Result<(), Error> {
+    let callbacks = planned(planner) + 1;
+    if callbacks > limits.submission_callbacks {
+        let max = limits.submission_callbacks;
+        return Err(over_limit(LimitName::SubmissionCallbacks, max, "callbacks in one submission"));
+    }
+    planner.atoms = planner.atoms.saturating_add(atoms);
+    if planner.atoms > limits.submission_atoms {
+        return count_error_atoms(limits);
+    }
+    Ok(())
+}
+
+/// The error [`count`] would give for one of the callbacks of `groups` ((callbacks,
+/// atoms each), in the order they are made), found without making them: a `dependency`
+/// attribute that generates a million callbacks past the limit is refused before the
+/// first.
+fn ahead(so_far: (u64, u64), limits: &Limits, groups: &[(u64, u64)]) -> Result<(), Error> {
+    let (mut callbacks, mut atoms) = so_far;
+    for &(n, each) in groups {
+        // The first of the group past each limit (1-based), if any is.
+        let room = limits.submission_callbacks.saturating_sub(callbacks);
+        let past_callbacks = (n > room).then_some(room + 1);
+        let past_atoms = match (limits.submission_atoms.saturating_sub(atoms)).checked_div(each) {
+            Some(fit) if n > fit => Some(fit + 1),
+            _ => None,
+        };
+        match (past_callbacks, past_atoms) {
+            (Some(c), Some(a)) if a < c => return count_error_atoms(limits),
+            (Some(_), _) => {
+                let max = limits.submission_callbacks;
+                return Err(over_limit(LimitName::SubmissionCallbacks, max, "callbacks in one submission"));
+            }
+            (None, Some(_)) => return count_error_atoms(limits),
+            (None, None) => {}
+        }
+        callbacks += n;
+        atoms = atoms.saturating_add(n.saturating_mul(each));
+    }
+    Ok(())
+}
+
+fn count_error_atoms(limits: &Limits) -> Result<(), Error> {
+    Err(over_limit(LimitName::SubmissionAtoms, limits.submission_atoms, "trigger atoms in one submission"))
 }
 
 fn add(planner: &mut Planner, action: ActionId, slots: Vec<Slot>, shape: Shape, index: &mut u32) {

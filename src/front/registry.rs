@@ -7,7 +7,7 @@ use std::sync::Arc;
 use hashbrown::HashMap;
 
 use crate::engine::snapshot::{snapshot_error, Dec, Enc};
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, LimitName};
 use crate::front::ids::{ActionId, CallbackId, Symbol};
 use crate::front::intern::Interner;
 use crate::front::model::{CallbackSpec, Event, EventExtra, JobSpec, Language};
@@ -167,7 +167,9 @@ impl ResolvedEvent {
     }
 }
 
-/// Limits on what one submission may ask for, beyond the trigger limits.
+/// Limits on what one submission, clock move or wire line may ask for, beyond the
+/// trigger limits. Each has a default that a 10,000-job farm stays well inside, and
+/// each fails with an error that names it (README, "Limits").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Limits on each trigger.
@@ -178,12 +180,51 @@ pub struct Limits {
     /// Most ticks one clock move may fire. Default 1,000,000: a repeat trigger with a
     /// one-second interval and a clock jump of years would otherwise run for hours.
     pub ticks_per_move: u64,
+    /// Most instances in one submission: the sum over its jobs of their subjobs, at
+    /// least one a job (so it also bounds the jobs). Default 4,000,000: the per-job
+    /// limit alone let a 545-byte line of 8 jobs declare 8M instances.
+    /// [`ErrorKind::OverLimit`] with [`LimitName::SubmissionInstances`].
+    pub submission_instances: u64,
+    /// Most callbacks one submission may register: its jobs' own, those their
+    /// `dependency` attributes generate (one per agenda item or instance for work and
+    /// subjob links) and the universal ones attached to them. Default 2,000,000, above
+    /// the 1,000,000 one job may generate from subjob links. Checked as callbacks are
+    /// planned, so a submission past it stops there, holding at most this many.
+    /// [`ErrorKind::OverLimit`] with [`LimitName::SubmissionCallbacks`].
+    pub submission_callbacks: u64,
+    /// Most trigger atoms one submission may register, every element of a trigger list
+    /// and every link of a generated callback counted. Default 4,000,000 (two a
+    /// callback at the callback limit). [`ErrorKind::OverLimit`] with
+    /// [`LimitName::SubmissionAtoms`].
+    pub submission_atoms: u64,
+    /// Most bytes in one line of the wire format (`trigwire run --max-line-bytes`),
+    /// without its line end. Default 256 MiB: the one-line submission of 10,000 jobs ×
+    /// 100 frames of the host-boundary bench is 115 MB. A longer line is rejected
+    /// ([`ErrorKind::OverLimit`] with [`LimitName::LineBytes`]); `trigwire run` keeps
+    /// no more than the limit of it in memory. Read by hosts of the wire format
+    /// (`Replay::limit_lines`), not by the engine.
+    pub line_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { parse: ParseLimits::default(), subjobs: 1_000_000, ticks_per_move: 1_000_000 }
+        Limits {
+            parse: ParseLimits::default(),
+            subjobs: 1_000_000,
+            ticks_per_move: 1_000_000,
+            submission_instances: 4_000_000,
+            submission_callbacks: 2_000_000,
+            submission_atoms: 4_000_000,
+            line_bytes: 256 << 20,
+        }
     }
+}
+
+/// The error for a submission or line past `limit`, whose value is `max`; `what` says
+/// what was counted, as the message reads.
+pub(crate) fn over_limit(limit: LimitName, max: u64, what: &str) -> Error {
+    let message = format!("more than the limit of {max} {what} (Limits::{})", limit.field());
+    Error::new(ErrorKind::OverLimit { limit, max }, message)
 }
 
 /// Jobs, groups, labels, symbols and actions.
@@ -201,6 +242,12 @@ pub(crate) struct Registry {
     pub(super) max_id: u64,
     pub(super) next_callback: u32,
     globals: u32,
+    /// Work counted planning submissions ([`crate::Stats::plan_steps`]).
+    pub plan_steps: u64,
+    /// Per live group, a number below which every `qubeN` is a live label of the group,
+    /// where the search for a generated label starts. A hint: a group without one
+    /// starts at 0, which is always right, so a snapshot may leave it out.
+    pub(super) qube_floor: HashMap<u64, u64>,
 }
 
 impl Registry {
@@ -230,10 +277,21 @@ impl Registry {
         id: CallbackId,
         index: u32,
     ) -> Result<Resolved, Error> {
+        self.callback_counted(spec, owner, id, index).map(|(resolved, _)| resolved)
+    }
+
+    /// [`Registry::callback`], and how many atoms its trigger (or list) has.
+    pub fn callback_counted(
+        &mut self,
+        spec: &CallbackSpec,
+        owner: Option<Owner>,
+        id: CallbackId,
+        index: u32,
+    ) -> Result<(Resolved, u64), Error> {
         let action = self.check_action(spec)?;
         let (expr, source) = self.parse_triggers(&spec.triggers)?;
-        let (slots, shape) = resolve(&expr, owner, &source, &mut self.symbols)?;
-        Ok(Resolved { id, owner: owner.map(|o| o.id), index, action, slots, shape })
+        let (slots, shape) = resolve(&expr, owner, &source, &mut self.symbols, &mut self.plan_steps)?;
+        Ok((Resolved { id, owner: owner.map(|o| o.id), index, action, slots, shape }, atom_count(&expr)))
     }
 
     /// Parses a list of triggers into their OR. Errors name the element.
@@ -341,6 +399,12 @@ impl Registry {
             group.remove(&record.label);
             if group.is_empty() {
                 self.groups.remove(&record.pgrp);
+                self.qube_floor.remove(&record.pgrp);
+            } else if let Some(n) = generated_number(self.symbols.resolve(record.label)) {
+                // `qubeN` is free again: the search must reach it.
+                if let Some(floor) = self.qube_floor.get_mut(&record.pgrp) {
+                    *floor = (*floor).min(n);
+                }
             }
         }
         Ok(record)
@@ -398,6 +462,14 @@ impl Registry {
     }
 }
 
+/// `N` if `label` is `qubeN` as a generated label spells it (no leading zero).
+fn generated_number(label: &str) -> Option<u64> {
+    let digits = label.strip_prefix("qube")?;
+    let canonical =
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && (digits == "0" || !digits.starts_with('0'));
+    canonical.then(|| digits.parse().ok()).flatten()
+}
+
 /// `n` in decimal, written into the end of `buf`.
 fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
     let mut at = buf.len();
@@ -415,7 +487,7 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
 /// How a list of triggers is joined into one text.
 const OR_JOIN: &str = " || ";
 
-fn atom_count(expr: &Expr) -> u64 {
+pub(super) fn atom_count(expr: &Expr) -> u64 {
     match expr {
         Expr::Atom(_) => 1,
         Expr::And(xs) | Expr::Or(xs) => xs.iter().map(atom_count).sum(),
@@ -437,6 +509,7 @@ pub(super) fn dependency_callbacks(
     dep: &str,
     spec: &JobSpec,
     atoms: u32,
+    budget: impl FnOnce(&[(u64, u64)]) -> Result<(), Error>,
     mut each: impl FnMut(Expr, &'static str) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let links = parse_dependency(dep)
@@ -448,6 +521,15 @@ pub(super) fn dependency_callbacks(
             return Err(Error::new(ErrorKind::Dependency, message.to_lowercase()).in_field("dependency"));
         }
     }
+    // What will be generated, as (callbacks, atoms each), in order: `budget` can refuse
+    // it before any is made.
+    let groups = [
+        (1, of(LinkKind::Job).count() as u64),
+        (spec.agenda.len() as u64, of(LinkKind::Work).count() as u64),
+        (spec.subjobs.max(1), of(LinkKind::Subjob).count() as u64),
+    ];
+    let groups: Vec<(u64, u64)> = groups.into_iter().filter(|&(n, links)| n > 0 && links > 0).collect();
+    budget(&groups)?;
     if of(LinkKind::Job).next().is_some() {
         each(and(of(LinkKind::Job).map(|l| link_atom(l, EventType::Job, Extra::None)).collect()), "unblock-self")?;
     }
@@ -508,12 +590,24 @@ impl Shape {
 impl Limits {
     /// Encodes every field.
     pub(crate) fn encode(&self, e: &mut Enc) {
-        let Limits { parse: ParseLimits { nest, atoms, length }, subjobs, ticks_per_move } = *self;
+        let Limits {
+            parse: ParseLimits { nest, atoms, length },
+            subjobs,
+            ticks_per_move,
+            submission_instances,
+            submission_callbacks,
+            submission_atoms,
+            line_bytes,
+        } = *self;
         e.u32(nest);
         e.u32(atoms);
         e.len(length);
         e.u64(subjobs);
         e.u64(ticks_per_move);
+        e.u64(submission_instances);
+        e.u64(submission_callbacks);
+        e.u64(submission_atoms);
+        e.u64(line_bytes);
     }
 
     pub(crate) fn decode(d: &mut Dec<'_>) -> Result<Limits, Error> {
@@ -521,13 +615,23 @@ impl Limits {
         let atoms = d.u32()?;
         let length = d.u64()?;
         let length = usize::try_from(length).map_err(|_| d.err("a trigger length limit too large for this machine"))?;
-        Ok(Limits { parse: ParseLimits { nest, atoms, length }, subjobs: d.u64()?, ticks_per_move: d.u64()? })
+        Ok(Limits {
+            parse: ParseLimits { nest, atoms, length },
+            subjobs: d.u64()?,
+            ticks_per_move: d.u64()?,
+            submission_instances: d.u64()?,
+            submission_callbacks: d.u64()?,
+            submission_atoms: d.u64()?,
+            line_bytes: d.u64()?,
+        })
     }
 }
 
 impl Registry {
     /// Encodes everything but the limits and the symbols, which have sections of their
     /// own. Process groups are not written: they are the live jobs' (pgrp, label)s.
+    /// Nor are the generated-label floors (`qube_floor`, hints whose absence means a
+    /// search from `qube0`, with the same answer) or `plan_steps` (a work counter).
     pub(crate) fn encode(&self, e: &mut Enc) {
         e.len(self.custom.iter().count());
         self.custom.iter().for_each(|n| e.str(n));

@@ -2,6 +2,8 @@
 //! becomes (process group, label symbol), names and extras become symbols. Duplicate
 //! atoms share one slot, and the tree over slots is flattened into a [`Shape`].
 
+use hashbrown::{HashMap, HashSet};
+
 use crate::engine::snapshot::{Dec, Enc};
 use crate::error::{Error, ErrorKind};
 use crate::front::ids::{ActionId, CallbackId, Symbol};
@@ -78,16 +80,20 @@ pub(crate) struct Owner {
     pub pid: Option<u64>,
 }
 
-/// Resolves one trigger expression. `source` is the trigger text for error spans.
+/// Resolves one trigger expression. `source` is the trigger text for error spans;
+/// `steps` counts the comparisons and lookups made finding repeated atoms and children
+/// ([`crate::Stats::plan_steps`]).
 pub(crate) fn resolve(
     expr: &Expr,
     owner: Option<Owner>,
     source: &str,
     symbols: &mut Interner,
+    steps: &mut u64,
 ) -> Result<(Vec<Slot>, Shape), Error> {
-    let mut r = Resolver { owner, source, symbols, slots: Vec::new(), texts: None };
-    let shape = r.expr(expr)?;
-    Ok((r.slots, shape))
+    let mut r = Resolver { owner, source, symbols, slots: Vec::new(), seen: None, texts: None, steps: 0 };
+    let shape = r.expr(expr);
+    *steps += r.steps;
+    Ok((r.slots, shape?))
 }
 
 /// Like [`resolve`], and also returns the canonical text of each slot's first atom.
@@ -97,7 +103,7 @@ pub(crate) fn resolve_explained(
     source: &str,
     symbols: &mut Interner,
 ) -> Result<(Vec<String>, Shape), Error> {
-    let mut r = Resolver { owner, source, symbols, slots: Vec::new(), texts: Some(Vec::new()) };
+    let mut r = Resolver { owner, source, symbols, slots: Vec::new(), seen: None, texts: Some(Vec::new()), steps: 0 };
     let shape = r.expr(expr)?;
     Ok((r.texts.unwrap_or_default(), shape))
 }
@@ -107,8 +113,12 @@ struct Resolver<'a> {
     source: &'a str,
     symbols: &'a mut Interner,
     slots: Vec<Slot>,
+    /// The slot of each distinct atom, once there are more than [`SCAN`] of them.
+    seen: Option<HashMap<Slot, u32>>,
     /// The atom text of each slot, when explaining.
     texts: Option<Vec<String>>,
+    /// Comparisons and lookups made so far.
+    steps: u64,
 }
 
 impl Resolver<'_> {
@@ -122,8 +132,14 @@ impl Resolver<'_> {
                 }
                 Ok(Shape::Slot(n))
             }
-            Expr::And(xs) => Ok(flatten(true, self.all(xs)?)),
-            Expr::Or(xs) => Ok(flatten(false, self.all(xs)?)),
+            Expr::And(xs) => {
+                let children = self.all(xs)?;
+                Ok(flatten(true, children, &mut self.steps))
+            }
+            Expr::Or(xs) => {
+                let children = self.all(xs)?;
+                Ok(flatten(false, children, &mut self.steps))
+            }
         }
     }
 
@@ -131,12 +147,29 @@ impl Resolver<'_> {
         xs.iter().map(|x| self.expr(x)).collect()
     }
 
+    // PERF: a scan finds a repeated atom in the usual trigger of a few atoms without
+    // hashing; past SCAN slots a map keeps a trigger of n atoms linear, where the scan
+    // was quadratic (160k atoms in a list: 31 s; `tests/scale_hostility.rs` counts it).
     fn slot_of(&mut self, slot: Slot) -> u32 {
-        let at = self.slots.iter().position(|s| *s == slot).unwrap_or_else(|| {
-            self.slots.push(slot);
-            self.slots.len() - 1
-        });
-        at as u32
+        if let Some(seen) = &mut self.seen {
+            self.steps += 1;
+            let next = self.slots.len() as u32;
+            let at = *seen.entry(slot).or_insert(next);
+            if at == next {
+                self.slots.push(slot);
+            }
+            return at;
+        }
+        let at = self.slots.iter().position(|s| *s == slot);
+        self.steps += at.map_or(self.slots.len(), |at| at + 1) as u64;
+        if let Some(at) = at {
+            return at as u32;
+        }
+        self.slots.push(slot);
+        if self.slots.len() > SCAN {
+            self.seen = Some(self.slots.iter().enumerate().map(|(i, s)| (*s, i as u32)).collect());
+        }
+        (self.slots.len() - 1) as u32
     }
 
     fn atom(&mut self, atom: &AtomKind) -> Result<Slot, Error> {
@@ -179,6 +212,9 @@ impl Resolver<'_> {
     }
 }
 
+/// How many slots or children are compared by a scan before a hash set takes over.
+const SCAN: usize = 32;
+
 /// The key of an event name; custom names are interned.
 pub(crate) fn name_key(name: &Name, symbols: &mut Interner) -> NameKey {
     match name {
@@ -192,19 +228,18 @@ pub(crate) fn name_key(name: &Name, symbols: &mut Interner) -> NameKey {
 ///
 /// PERF: the usual trigger (`a && b` over distinct atoms) needs neither merging nor
 /// dropping, and keeps its vector: no allocation per registered callback.
-fn flatten(and: bool, mut children: Vec<Shape>) -> Shape {
+fn flatten(and: bool, mut children: Vec<Shape>, steps: &mut u64) -> Shape {
     let same_op = |x: &Shape| matches!((x, and), (Shape::And(_), true) | (Shape::Or(_), false));
-    let repeated = children.iter().enumerate().any(|(i, x)| children[..i].contains(x));
-    if children.iter().any(same_op) || repeated {
-        let mut out: Vec<Shape> = Vec::with_capacity(children.len());
+    if children.iter().any(same_op) || repeated(&children, steps) {
+        let mut out = Unique { steps, list: Vec::new(), seen: None };
         for child in children {
             match child {
-                Shape::And(xs) if and => push_unique(&mut out, xs),
-                Shape::Or(xs) if !and => push_unique(&mut out, xs),
-                other => push_unique(&mut out, vec![other]),
+                Shape::And(xs) if and => xs.into_iter().for_each(|x| out.push(x)),
+                Shape::Or(xs) if !and => xs.into_iter().for_each(|x| out.push(x)),
+                other => out.push(other),
             }
         }
-        children = out;
+        children = out.list;
     }
     match (children.len(), and) {
         (1, _) => children.pop().unwrap_or(Shape::And(Vec::new())),
@@ -213,10 +248,42 @@ fn flatten(and: bool, mut children: Vec<Shape>) -> Shape {
     }
 }
 
-fn push_unique(out: &mut Vec<Shape>, xs: Vec<Shape>) {
-    for x in xs {
-        if !out.contains(&x) {
-            out.push(x);
+/// Whether a child appears twice: a scan for few children, a hash set for many.
+fn repeated(children: &[Shape], steps: &mut u64) -> bool {
+    if children.len() <= SCAN {
+        *steps += (children.len() * children.len() / 2) as u64;
+        return children.iter().enumerate().any(|(i, x)| children[..i].contains(x));
+    }
+    *steps += children.len() as u64;
+    let mut seen = HashSet::with_capacity(children.len());
+    !children.iter().all(|x| seen.insert(x))
+}
+
+/// Children in first-seen order without repeats; linear for many children (see SCAN).
+struct Unique<'s> {
+    steps: &'s mut u64,
+    list: Vec<Shape>,
+    seen: Option<HashSet<Shape>>,
+}
+
+impl Unique<'_> {
+    fn push(&mut self, x: Shape) {
+        match &mut self.seen {
+            Some(seen) => {
+                *self.steps += 1;
+                if seen.insert(x.clone()) {
+                    self.list.push(x);
+                }
+            }
+            None => {
+                *self.steps += self.list.len() as u64;
+                if !self.list.contains(&x) {
+                    self.list.push(x);
+                    if self.list.len() > SCAN {
+                        self.seen = Some(self.list.iter().cloned().collect());
+                    }
+                }
+            }
         }
     }
 }

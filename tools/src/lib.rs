@@ -1,5 +1,5 @@
 //! Tools built beside the [`trigwire`] library, outside its public API: the farm
-//! simulator of `trigwire demo` ([`sim`]), seeded farms for benchmarks and scale tests
+//! simulator of `trigwire demo` ([`sim`]), the picture of a replay ([`timeline`]), seeded farms for benchmarks and scale tests
 //! ([`bench_farm`]), and the naive reference semantics ([`Reference`]) that the tests,
 //! the fuzz targets and the benchmarks compare the engine against. The `trigwire`
 //! binary (`src/main.rs`: `run`, `check`, `demo`, `bench`) is built on them.
@@ -13,5 +13,6 @@ pub mod bench_farm;
 pub mod reference;
 mod rng;
 pub mod sim;
+pub mod timeline;
 
 pub use reference::Reference;

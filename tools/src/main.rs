@@ -38,9 +38,17 @@ enum Command {
         /// Register a custom event name (repeatable).
         #[arg(long = "event-name")]
         event_names: Vec<String>,
+        /// Also write the replay as one self-contained HTML page: swimlanes, firings
+        /// and their causes, the dependency graph.
+        #[arg(long)]
+        timeline: Option<String>,
+        /// The longest input line accepted, in bytes (Limits::line_bytes, default 256
+        /// MiB); a longer line is rejected without being read whole.
+        #[arg(long)]
+        max_line_bytes: Option<u64>,
         /// Start from the engine state saved in this file (by `--save`) instead of a
         /// fresh engine; the state holds the options above, so they cannot be given too.
-        #[arg(long, conflicts_with_all = ["retroactive", "start_time", "callbacks_conf", "event_names"])]
+        #[arg(long, conflicts_with_all = ["retroactive", "start_time", "callbacks_conf", "event_names", "max_line_bytes"])]
         load: Option<String>,
         /// When the log ends, save the engine state to this file (atomically: the file
         /// holds the old state or the new one, never a mix).
@@ -53,7 +61,12 @@ enum Command {
         trigger: String,
     },
     /// Run the documented Qube scenarios on the built-in farm simulator.
-    Demo,
+    Demo {
+        /// Also write the run as one self-contained HTML page: swimlanes, firings and
+        /// their causes, the dependency graph.
+        #[arg(long)]
+        timeline: Option<String>,
+    },
     /// Build a seeded synthetic farm, register it, replay its frame events, and print
     /// the figures as one JSON object (progress on standard error).
     Bench(BenchArgs),
@@ -108,13 +121,27 @@ struct BenchArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { file, batch, retroactive, start_time, callbacks_conf, event_names, load, save } => {
-            let config = Config { retroactive, start_time, ..Config::default() };
+        Command::Run {
+            file,
+            batch,
+            retroactive,
+            start_time,
+            callbacks_conf,
+            event_names,
+            timeline,
+            max_line_bytes,
+            load,
+            save,
+        } => {
+            let mut config = Config { retroactive, start_time, ..Config::default() };
+            if let Some(max) = max_line_bytes {
+                config.limits.line_bytes = max;
+            }
             let state = State { load, save };
-            run(file, batch, config, callbacks_conf, &event_names, state)
+            run(file, batch, config, callbacks_conf, &event_names, timeline, state)
         }
         Command::Check { trigger } => check(&trigger),
-        Command::Demo => demo(),
+        Command::Demo { timeline } => demo(timeline.as_deref()),
         Command::Bench(args) => bench(&args),
     };
     match result {
@@ -132,12 +159,15 @@ fn run(
     config: Config,
     conf: Option<String>,
     event_names: &[String],
+    timeline: Option<String>,
     state: State,
 ) -> Result<ExitCode, String> {
     let mut engine = match &state.load {
         Some(path) => Engine::restore_from_path(path).map_err(|e| format!("cannot load {path}: {}", e.message()))?,
         None => Engine::new(config),
     };
+    // The limits are part of a loaded state, the line limit with them.
+    let line_bytes = engine.limits().line_bytes;
     for name in event_names {
         engine.register_event_name(name).map_err(|e| e.message().to_string())?;
     }
@@ -150,7 +180,27 @@ fn run(
         None => Mode::OneByOne,
     };
     // The whole replay runs on a thread of the batch pool: see `on_pool_thread`.
-    trigwire::on_pool_thread(|| replay_log(file.as_deref(), engine, mode, state.save.as_deref()))
+    let save = state.save.as_deref();
+    let saved = |engine: &Engine| match save {
+        Some(path) => engine.save_to_path(path).map_err(|e| format!("cannot save {path}: {}", e.message())),
+        None => Ok(()),
+    };
+    trigwire::on_pool_thread(|| match timeline {
+        None => replay_log(file.as_deref(), engine, mode, line_bytes, saved),
+        Some(page) => {
+            // Fail before the replay, not after it, when the page cannot be written.
+            std::fs::File::create(&page).map_err(|e| format!("cannot write {page}: {e}"))?;
+            let mut recorder = trigwire_tools::timeline::Recorder::new(engine);
+            recorder.timeline_mut().set_title(&format!("trigwire run {}", file.as_deref().unwrap_or("-")));
+            for name in event_names {
+                recorder.timeline_mut().register_event_name(name);
+            }
+            replay_log(file.as_deref(), recorder, mode, line_bytes, |r| {
+                r.timeline().write_html(&page)?;
+                saved(r.inner())
+            })
+        }
+    })
 }
 
 /// Where `trigwire run` reads its starting state and saves its final one.
@@ -159,9 +209,21 @@ struct State {
     save: Option<String>,
 }
 
-fn replay_log(file: Option<&str>, engine: Engine, mode: Mode, save: Option<&str>) -> Result<ExitCode, String> {
+/// Replays the log onto `engine` (the engine, or the engine inside a timeline
+/// recorder), then hands it to `after` (which writes the timeline and the state).
+fn replay_log<A: trigwire::Apply>(
+    file: Option<&str>,
+    engine: A,
+    mode: Mode,
+    line_bytes: u64,
+    after: impl FnOnce(&A) -> Result<(), String>,
+) -> Result<ExitCode, String> {
     let mut input = open_input(file)?;
     let mut replay = Replay::new(engine);
+    replay.limit_lines(line_bytes);
+    // A line past the limit is read only as far as the byte past it, which is what the
+    // replay needs to reject it; the rest is skipped unread into memory.
+    let keep = usize::try_from(line_bytes).unwrap_or(usize::MAX).saturating_add(1);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(IO_BUFFER, stdout.lock());
     let mut buffer = Vec::new();
@@ -174,7 +236,8 @@ fn replay_log(file: Option<&str>, engine: Engine, mode: Mode, save: Option<&str>
             out.flush().map_err(|e| e.to_string())?;
         }
         buffer.clear();
-        if input.reader.read_until(b'\n', &mut buffer).map_err(|e| format!("cannot read input: {e}"))? == 0 {
+        if read_line_bounded(&mut input.reader, &mut buffer, keep).map_err(|e| format!("cannot read input: {e}"))? == 0
+        {
             break;
         }
         replay.feed(buffer.strip_suffix(b"\n").unwrap_or(&buffer), mode, &mut output);
@@ -183,10 +246,35 @@ fn replay_log(file: Option<&str>, engine: Engine, mode: Mode, save: Option<&str>
     replay.finish(&mut output);
     write_output(&mut out, &mut output)?;
     out.flush().map_err(|e| e.to_string())?;
-    if let Some(path) = save {
-        replay.engine().save_to_path(path).map_err(|e| format!("cannot save {path}: {}", e.message()))?;
-    }
+    after(replay.engine())?;
     Ok(if replay.rejected() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Reads one line, its `\n` included, keeping at most `keep` bytes of it in `buffer` and
+/// skipping the rest; returns how many bytes were read (0 at the end of the input).
+fn read_line_bounded(reader: &mut impl BufRead, buffer: &mut Vec<u8>, keep: usize) -> std::io::Result<usize> {
+    let mut read = 0;
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(read);
+        }
+        let (used, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (chunk.len(), false),
+        };
+        let room = keep.saturating_sub(buffer.len());
+        buffer.extend_from_slice(&chunk[..used.min(room)]);
+        reader.consume(used);
+        read += used;
+        if done {
+            return Ok(read);
+        }
+    }
 }
 
 /// The size of the input and output buffers of `trigwire run`.
@@ -260,14 +348,18 @@ fn check(trigger: &str) -> Result<ExitCode, String> {
     }
 }
 
-fn demo() -> Result<ExitCode, String> {
+fn demo(timeline: Option<&str>) -> Result<ExitCode, String> {
     println!("trigwire demo: the documented Qube scenarios on a four-frame shot, one farm second a step\n");
     for line in trigwire_tools::sim::DEMO_JOBS {
         println!("  {line}");
     }
     println!();
-    for line in trigwire_tools::sim::demo() {
+    let farm = trigwire_tools::sim::demo_farm().map_err(|e| e.to_string())?;
+    for line in farm.timeline() {
         println!("{line}");
+    }
+    if let Some(page) = timeline {
+        farm.recorded().write_html(page)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -22,7 +22,26 @@ use trigwire::{
     Action, Apply, CallbackSpec, Cause, Command, Config, Event, EventExtra, Firing, JobSpec, Language, Outcome,
     Submission, Target,
 };
-use trigwire::{Error, ErrorKind};
+use trigwire::{Error, ErrorKind, LimitName};
+
+/// What a submission has asked for so far, for the per-submission limits.
+#[derive(Default)]
+struct Totals {
+    instances: u128,
+    callbacks: u128,
+    atoms: u128,
+}
+
+/// The error for a submission past a per-submission limit.
+fn over(limit: LimitName, max: u64, what: &str) -> Error {
+    let name = match limit {
+        LimitName::SubmissionInstances => "submission_instances",
+        LimitName::SubmissionCallbacks => "submission_callbacks",
+        LimitName::SubmissionAtoms => "submission_atoms",
+        _ => "line_bytes",
+    };
+    Error::new(ErrorKind::OverLimit { limit, max }, format!("more than the limit of {max} {what} (Limits::{name})"))
+}
 
 /// The reference semantics of spec §1-§8, independent of the engine.
 ///
@@ -196,10 +215,11 @@ impl Reference {
         let labels = self.job_labels(specs, &ids, &pgrps)?;
         let mut pending = Vec::new();
         let mut jobs = Vec::new();
+        let mut totals = Totals::default();
         for (i, spec) in specs.iter().enumerate() {
             let owner = Owner { id: ids[i], pgrp: pgrps[i], pid: spec.pid.filter(|&p| p != 0) };
             let first = pending.len();
-            self.job_callbacks(spec, owner, &mut pending).map_err(|e| e.in_job(i, ids[i]))?;
+            self.job_callbacks(spec, owner, &mut pending, &mut totals).map_err(|e| e.in_job(i, ids[i]))?;
             let callbacks = (first..pending.len()).map(|k| (self.callbacks.len() + k) as u32).collect();
             let job = Job {
                 pgrp: pgrps[i],
@@ -335,6 +355,16 @@ impl Reference {
             if ids.contains(&id) {
                 return Err(bad(format!("job id {id} is repeated in the submission")));
             }
+            // The first job's id numbers the submission's new group; the id of a group
+            // with live jobs is refused unless the job joins that group by name.
+            let members: Vec<u64> = self.jobs.iter().filter(|(_, j)| j.pgrp == id).map(|(&k, _)| k).collect();
+            if i == 0 && spec.pgrp != Some(id) && !members.is_empty() {
+                let live = members.iter().min().copied().unwrap_or(id);
+                return Err(bad(format!(
+                    "job id {id} would start process group {id}, which is still live (job {live}); \
+                     expected an id that is not a live group's, or pgrp {id} to join that group"
+                )));
+            }
             largest = largest.max(id);
             ids.push(id);
         }
@@ -394,8 +424,15 @@ impl Reference {
     }
 
     /// A job's callbacks in order: its own, those of `dependency`, the universal ones.
-    fn job_callbacks(&self, spec: &JobSpec, owner: Owner, pending: &mut Vec<Pending>) -> Result<(), Error> {
-        let limit = self.config.limits.subjobs;
+    fn job_callbacks(
+        &self,
+        spec: &JobSpec,
+        owner: Owner,
+        pending: &mut Vec<Pending>,
+        totals: &mut Totals,
+    ) -> Result<(), Error> {
+        let limits = self.config.limits;
+        let limit = limits.subjobs;
         if spec.subjobs > limit {
             return Err(Error::new(
                 ErrorKind::BadValue,
@@ -403,10 +440,33 @@ impl Reference {
             )
             .in_field("subjobs"));
         }
+        // Per-submission limits: instances (at least one a job), callbacks, atoms.
+        totals.instances += u128::from(spec.subjobs.max(1));
+        if totals.instances > u128::from(limits.submission_instances) {
+            return Err(over(
+                LimitName::SubmissionInstances,
+                limits.submission_instances,
+                "instances in one submission",
+            )
+            .in_field("subjobs"));
+        }
         let mut index = 0u32;
-        let mut take = |pending: &mut Vec<Pending>, action: Arc<Action>, expr: Expr| {
+        let mut take = |pending: &mut Vec<Pending>, action: Arc<Action>, expr: Expr| -> Result<(), Error> {
+            totals.callbacks += 1;
+            if totals.callbacks > u128::from(limits.submission_callbacks) {
+                let max = limits.submission_callbacks;
+                return Err(over(LimitName::SubmissionCallbacks, max, "callbacks in one submission"));
+            }
+            let mut atoms = Vec::new();
+            collect_atoms(&expr, &mut atoms);
+            totals.atoms += atoms.len() as u128;
+            if totals.atoms > u128::from(limits.submission_atoms) {
+                let max = limits.submission_atoms;
+                return Err(over(LimitName::SubmissionAtoms, max, "trigger atoms in one submission"));
+            }
             pending.push(Pending { owner: Some(owner), index, action, expr });
             index += 1;
+            Ok(())
         };
         let full = |pending: &Vec<Pending>| self.callbacks.len() + pending.len() >= u32::MAX as usize;
         for (c, cb) in spec.callbacks.iter().enumerate() {
@@ -420,7 +480,7 @@ impl Reference {
                 Ok((action, expr))
             })();
             let (action, expr) = checked.map_err(|e: Error| e.in_callback(c))?;
-            take(pending, action, expr);
+            take(pending, action, expr).map_err(|e| e.in_callback(c))?;
         }
         if let Some(dep) = &spec.dependency {
             for (code, expr) in dependency(dep, spec, self.config.limits.parse.atoms)? {
@@ -429,7 +489,7 @@ impl Reference {
                 }
                 let level = CodeLevel::of(code);
                 let action = Action { language: Language::Qube, code: code.into(), maximum: None, level };
-                take(pending, Arc::new(action), expr);
+                take(pending, Arc::new(action), expr).map_err(|e| e.in_field("dependency"))?;
             }
         }
         for u in &self.universal {
@@ -438,7 +498,7 @@ impl Reference {
                 if full(pending) {
                     return Err(id_space());
                 }
-                take(pending, Arc::clone(&u.action), u.expr.clone());
+                take(pending, Arc::clone(&u.action), u.expr.clone())?;
             }
         }
         Ok(())

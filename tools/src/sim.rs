@@ -1,10 +1,18 @@
 //! A small farm simulator: runs jobs frame by frame, reports the events that a queue
 //! would report, applies the qube codes of the firings to job and work states, and
 //! feeds the events those changes cause back in. Used by `trigwire demo` and tests.
+//!
+//! It drives the engine through the command API ([`Command`]), wrapped in a
+//! [`Recorder`], so the same observations give both the text timeline's "fired because"
+//! and the picture of `trigwire demo --timeline`.
 
 use std::collections::{HashMap, VecDeque};
 
-use trigwire::{Engine, Error, Event, EventName, Firing, JobSpec, JobStatus, Language, Target};
+use trigwire::{
+    Apply, Command, Engine, Error, Event, EventName, Firing, JobSpec, JobStatus, Language, Outcome, Target,
+};
+
+use crate::timeline::{Recorder, State, Timeline};
 
 /// A job as the simulator sees it.
 #[derive(Clone, Debug)]
@@ -23,6 +31,8 @@ pub struct SimJob {
     pub frame_time: u64,
     /// Seconds spent on the frame in progress.
     progress: u64,
+    /// When the job was last released (for the picture: its frames run no earlier).
+    since: u64,
 }
 
 /// One agenda item.
@@ -36,13 +46,18 @@ pub struct SimWork {
     pub done: bool,
 }
 
+impl Default for Farm {
+    fn default() -> Farm {
+        Farm::new()
+    }
+}
+
 /// The farm: an engine, the jobs, a clock and a timeline.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Farm {
-    engine: Engine,
+    engine: Recorder<Engine>,
     jobs: Vec<SimJob>,
     by_id: HashMap<u64, usize>,
-    triggers: HashMap<(u64, u32), String>,
     queue: VecDeque<Event>,
     timeline: Vec<String>,
     time: u64,
@@ -51,7 +66,30 @@ pub struct Farm {
 impl Farm {
     /// An empty farm over a default engine.
     pub fn new() -> Farm {
-        Farm::default()
+        let mut engine = Recorder::new(Engine::default());
+        engine.timeline_mut().set_time(0);
+        Farm { engine, jobs: Vec::new(), by_id: HashMap::new(), queue: VecDeque::new(), timeline: Vec::new(), time: 0 }
+    }
+
+    /// What the recorder saw: the data of the picture (`trigwire demo --timeline`).
+    pub fn recorded(&self) -> &Timeline {
+        self.engine.timeline()
+    }
+
+    /// Applies one command; returns its firings, or its error.
+    fn command(&mut self, command: &Command) -> Result<(Option<Vec<u64>>, Vec<Firing>), Error> {
+        let mut outcomes = Vec::new();
+        self.engine.apply(command, &mut outcomes)?;
+        let mut ids = None;
+        let mut firings = Vec::new();
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Submitted(sub) => ids = Some(sub.ids),
+                Outcome::Fired(f) => firings.push(f),
+                _ => {}
+            }
+        }
+        Ok((ids, firings))
     }
 
     /// Submits jobs; `work_blocked[i]` starts every agenda item of job `i` blocked.
@@ -59,11 +97,14 @@ impl Farm {
     /// # Errors
     /// The engine's submission error; nothing is added then.
     pub fn submit(&mut self, jobs: Vec<JobSpec>, work_blocked: &[bool]) -> Result<Vec<u64>, Error> {
-        let mut firings = Vec::new();
-        let sub = self.engine.submit(&jobs, &mut firings)?;
-        for ((spec, &id), &wb) in jobs.iter().zip(&sub.ids).zip(work_blocked.iter().chain(std::iter::repeat(&false))) {
-            for (i, cb) in spec.callbacks.iter().enumerate() {
-                self.triggers.insert((id, i as u32), cb.triggers.join(" || "));
+        let command = Command::Submit(jobs);
+        let (ids, firings) = self.command(&command)?;
+        let (Command::Submit(jobs), Some(ids)) = (&command, ids) else { return Ok(Vec::new()) };
+        for ((spec, &id), &wb) in jobs.iter().zip(&ids).zip(work_blocked.iter().chain(std::iter::repeat(&false))) {
+            if wb {
+                for w in &spec.agenda {
+                    self.engine.timeline_mut().note_work(id, w, State::Blocked, self.time);
+                }
             }
             let work = spec.agenda.iter().map(|n| SimWork { name: n.clone(), blocked: wb, done: false }).collect();
             self.by_id.insert(id, self.jobs.len());
@@ -75,6 +116,7 @@ impl Farm {
                 work,
                 frame_time: 1,
                 progress: 0,
+                since: 0,
             });
             self.note(format!(
                 "submit {} (job {id}){}",
@@ -82,9 +124,9 @@ impl Farm {
                 if spec.status == JobStatus::Blocked { ", blocked" } else { "" }
             ));
         }
-        self.apply_all(&firings);
+        self.apply_all(&firings, &command);
         self.drain();
-        Ok(sub.ids)
+        Ok(ids)
     }
 
     /// Sets how many seconds each frame of `job` takes (default 1).
@@ -118,9 +160,10 @@ impl Farm {
     /// next runnable frame. Returns whether any frame ran.
     pub fn step(&mut self) -> bool {
         self.time += 1;
-        let mut firings = Vec::new();
-        if self.engine.advance_clock(self.time, &mut firings).is_ok() {
-            self.apply_all(&firings);
+        self.engine.timeline_mut().set_time(self.time);
+        let command = Command::Time(self.time);
+        if let Ok((_, firings)) = self.command(&command) {
+            self.apply_all(&firings, &command);
         }
         self.drain();
         let mut ran = false;
@@ -137,11 +180,17 @@ impl Farm {
         }
         let id = job.id;
         match job.work.iter().position(|w| !w.blocked && !w.done) {
-            Some(_) if job.progress + 1 < job.frame_time => {
+            Some(w) if job.progress + 1 < job.frame_time => {
+                if job.progress == 0 {
+                    self.started(j, w);
+                }
                 self.jobs[j].progress += 1;
                 true
             }
             Some(w) => {
+                if job.progress == 0 {
+                    self.started(j, w);
+                }
                 self.jobs[j].progress = 0;
                 self.jobs[j].work[w].done = true;
                 let name = self.jobs[j].work[w].name.clone();
@@ -161,40 +210,54 @@ impl Farm {
         }
     }
 
+    /// Tells the picture that frame `w` of job `j` started running: in the second that
+    /// just ended, the one its first step of work took.
+    fn started(&mut self, j: usize, w: usize) {
+        let job = &self.jobs[j];
+        let (id, name, at) = (job.id, job.work[w].name.clone(), job.since.max(self.time - 1));
+        self.engine.timeline_mut().note_work(id, &name, State::Running, at);
+    }
+
     fn drain(&mut self) {
-        let mut firings = Vec::new();
         while let Some(event) = self.queue.pop_front() {
-            firings.clear();
-            if self.engine.process(&event, &mut firings).is_ok() {
-                self.apply_all(&firings);
+            let command = Command::Event(event);
+            if let Ok((_, firings)) = self.command(&command) {
+                self.apply_all(&firings, &command);
             }
         }
     }
 
-    fn apply_all(&mut self, firings: &[Firing]) {
+    fn apply_all(&mut self, firings: &[Firing], command: &Command) {
         for f in firings {
-            self.apply(f);
+            self.apply(f, command);
         }
     }
 
-    /// Applies one firing's qube code to the farm's state.
-    fn apply(&mut self, f: &Firing) {
+    /// Applies one firing's qube code to the farm's state. `command` is the command
+    /// whose outcome it is.
+    fn apply(&mut self, f: &Firing, command: &Command) {
         let action = &f.action;
         let Some(owner) = f.owner else { return };
         let Some(&j) = self.by_id.get(&owner) else { return };
-        let why = self.triggers.get(&(owner, f.index)).cloned().unwrap_or_else(|| "dependency".into());
+        let recorded = self.engine.timeline();
+        let why = format!(
+            "fired because {} (trigger {})",
+            recorded.cause(f.cause, command),
+            recorded.trigger(f.owner, f.index)
+        );
         let work = match &f.target {
             Some(Target::Work(w)) => Some(w.to_string()),
             _ => None,
         };
         let name = self.jobs[j].name.clone();
         if action.language != Language::Qube {
-            self.note(format!("  -> {name}: {} callback fired (because {why})", action.language.as_str()));
+            self.note(format!("  -> {name}: {} callback {why}", action.language.as_str()));
             return;
         }
         let what = match (&*action.code, &work) {
             ("unblock-self", _) => {
                 self.jobs[j].blocked = false;
+                self.jobs[j].since = self.time;
                 format!("{name} released")
             }
             ("block-self", _) => {
@@ -224,7 +287,7 @@ impl Farm {
             }
             (code, _) => format!("{name}: {code}"),
         };
-        self.note(format!("  -> {what} (because {why})"));
+        self.note(format!("  -> {what}, {why}"));
     }
 
     fn set_work(&mut self, j: usize, w: &str, change: impl Fn(&mut SimWork)) {
@@ -251,6 +314,19 @@ pub const DEMO_JOBS: &[&str] = &[
 
 /// Runs the scenarios of [`DEMO_JOBS`] on the simulator and returns the timeline.
 pub fn demo() -> Vec<String> {
+    match demo_farm() {
+        Ok(farm) => farm.timeline().to_vec(),
+        Err(e) => vec![e.to_string()],
+    }
+}
+
+/// Runs the scenarios of [`DEMO_JOBS`] on the simulator and returns the farm: its text
+/// timeline ([`Farm::timeline`]) and what was recorded for the picture
+/// ([`Farm::recorded`]).
+///
+/// # Errors
+/// The engine rejected the demo's submission (it does not).
+pub fn demo_farm() -> Result<Farm, Error> {
     let frames: Vec<String> = (1..=4).map(|f| f.to_string()).collect();
     let per_frame = |trigger: &dyn Fn(&str) -> String| -> Vec<trigwire::CallbackSpec> {
         frames.iter().map(|f| trigwire::CallbackSpec::qube(&trigger(f), "unblock-work-self")).collect()
@@ -294,10 +370,9 @@ pub fn demo() -> Vec<String> {
         ),
     ];
     let mut farm = Farm::new();
-    match farm.submit(jobs, &[false, true, true, true, false, false]) {
-        Ok(ids) => farm.set_frame_time(ids[1], 2),
-        Err(e) => return vec![e.to_string()],
-    }
+    farm.engine.timeline_mut().set_title("trigwire demo: the documented Qube scenarios");
+    let ids = farm.submit(jobs, &[false, true, true, true, false, false])?;
+    farm.set_frame_time(ids[1], 2);
     farm.run(20, 60);
-    farm.timeline().to_vec()
+    Ok(farm)
 }

@@ -266,3 +266,116 @@ fn a_bad_state_file_is_refused_with_its_byte() {
     assert_eq!(out.status.code(), Some(2), "the state holds the options: {}", text(&out.stderr));
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+#[test]
+fn demo_says_which_event_completed_each_release() {
+    let out = trigwire(&["demo"], "");
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    let releases: Vec<&str> = stdout.lines().filter(|l| l.contains(" released")).collect();
+    assert_eq!(releases.len(), 18, "{stdout}");
+    for line in &releases {
+        assert!(line.contains(", fired because "), "a release without its cause: {line}");
+    }
+    for expected in [
+        "render frame 3 released, fired because complete-work-ribgen-3 (trigger complete-work-ribgen-3)",
+        "composite frame 2 released, fired because complete-work-render-2 \
+         (trigger complete-work-ribgen-2 && complete-work-render-2)",
+        "preview frame 4 released again, already running or done, fired because complete-work-composite-4",
+        "dailies released, fired because complete-job-composite (trigger complete-job-composite)",
+        "archive released, fired because the clock reached 20 (trigger dummy-time-self-20)",
+    ] {
+        assert!(stdout.contains(expected), "no {expected:?} in:\n{stdout}");
+    }
+}
+
+/// A small farm log: two labelled jobs in one group, a frame-level and a job-level
+/// callback, a clock move, and one rejected line.
+const TIMELINE_LOG: &str = r#"{"submit": [{"name": "ribgen", "label": "ribgen", "agenda": ["1", "2"]}, {"name": "render", "label": "render", "status": "blocked", "agenda": ["1", "2"], "callbacks": [{"triggers": "complete-work-ribgen-*", "language": "qube", "code": "unblock-work-self"}, {"triggers": "complete-job-ribgen", "language": "qube", "code": "unblock-self"}]}]}
+{"event": "complete", "type": "work", "job": 1, "extra": "1"}
+{"event": "running", "type": "work", "job": 1, "extra": "2"}
+{"event": "compelte", "type": "work", "job": 1, "extra": "2"}
+{"event": "complete", "type": "work", "job": 1, "extra": "2"}
+{"time": 100}
+{"event": "complete", "type": "job", "job": 1}
+"#;
+
+fn timeline_page(dir: &std::path::Path, name: &str, extra: &[&str]) -> (Output, String) {
+    let page = dir.join(name);
+    let mut args = vec!["run", "-", "--timeline", page.to_str().expect("utf-8 path")];
+    args.extend_from_slice(extra);
+    let out = trigwire(&args, TIMELINE_LOG);
+    let html = std::fs::read_to_string(&page).expect("the page was written");
+    (out, html)
+}
+
+#[test]
+fn run_timeline_writes_a_page_and_changes_no_output() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-timeline");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let plain = trigwire(&["run", "-"], TIMELINE_LOG);
+    let (out, html) = timeline_page(&dir, "one.html", &[]);
+    assert_eq!(out.status.code(), Some(1), "one line is rejected");
+    assert_eq!(text(&out.stdout), text(&plain.stdout), "--timeline changes nothing on stdout");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(!html.contains(" src=") && !html.contains("<link") && !html.contains("url(http"), "nothing from elsewhere");
+    assert!(!html.contains("@@DATA@@") && !html.contains("@@TITLE@@"), "placeholders filled");
+    let start = html.find("id=\"timeline-data\">").expect("the data element") + "id=\"timeline-data\">".len();
+    let end = start + html[start..].find("</script>").expect("its end");
+    let data: serde_json::Value = serde_json::from_str(&html[start..end]).expect("the data is JSON");
+    assert_eq!(data["axis"], "commands in log order");
+    assert_eq!((data["commands"].as_u64(), data["rejected"].as_u64()), (Some(7), Some(1)));
+    assert_eq!(data["clock"], serde_json::json!([[6, 100]]));
+    assert_eq!(data["edges"], serde_json::json!([[0, 1, "complete-job, complete-work"]]));
+    // Each firing: [time, job, item, callback, count, code, cause].
+    assert_eq!(
+        data["fired"],
+        serde_json::json!([
+            [2, 1, 0, 0, 1, "unblock-work-self", "complete-work-ribgen-1"],
+            [5, 1, 1, 0, 2, "unblock-work-self", "complete-work-ribgen-2"],
+            [7, 1, -1, 1, 1, "unblock-self", "complete-job-ribgen"],
+        ])
+    );
+    // States as [time, state, ...] (0 waiting, 1 blocked, 2 running, 3 complete): ribgen's
+    // items follow their events; render's wait, held blocked by their job until t=7.
+    assert_eq!(data["jobs"][0]["items"], serde_json::json!([[1, 0, 2, 3], [1, 0, 3, 2, 5, 3]]));
+    assert_eq!(data["jobs"][1]["s"], serde_json::json!([1, 1, 7, 0]));
+    assert_eq!(data["jobs"][1]["items"], serde_json::json!([[1, 1, 7, 0], [1, 1, 7, 0]]));
+
+    // The same page whatever the batch size: the recorder sees the same outcomes.
+    for batch in ["1", "2", "64"] {
+        let (_, batched) = timeline_page(&dir, &format!("batch{batch}.html"), &["--batch", batch]);
+        assert_eq!(batched, html, "--batch {batch} drew another page");
+    }
+}
+
+#[test]
+fn run_timeline_to_an_unwritable_path_fails_before_replaying() {
+    let out = trigwire(&["run", "-", "--timeline", "/nonexistent-dir/page.html"], TIMELINE_LOG);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot write /nonexistent-dir/page.html"), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "", "nothing was replayed");
+}
+
+#[test]
+fn run_refuses_a_line_past_max_line_bytes_and_goes_on() {
+    // A 1 MB line against a 1 KB limit, with `\r\n` line ends around it: the line is
+    // refused with the position of the first byte past the limit, and the next line
+    // (exactly at the limit, `\r` aside) is applied.
+    let long = format!("{{\"submit\": [{{\"label\": \"{}\"}}]}}", "a".repeat(1 << 20));
+    let head = "{\"submit\": [{\"id\": 7}]}";
+    let exact = format!("{head}{}", " ".repeat(1024 - head.len()));
+    let out = trigwire(&["run", "--max-line-bytes", "1024"], &format!("{long}\r\n{exact}\r\n"));
+    assert_eq!(out.status.code(), Some(1), "a line was rejected");
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "{\"line\":1,\"error\":{\"message\":\"the line is longer than the limit of 1024 bytes \
+             (Limits::line_bytes, --max-line-bytes); byte 1024 is past it\",\"span\":[1024,1025]}}",
+            "{\"line\":2,\"submitted\":[7],\"pgrp\":7}",
+        ]
+    );
+    assert!(text(&out.stderr).contains("line 1: error: the line is longer than the limit of 1024 bytes"));
+}

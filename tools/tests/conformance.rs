@@ -1,6 +1,8 @@
 //! The data-driven conformance suite: every directory under `tests/data/` is a case
 //! with a farm log (`log.jsonl`), the expected output (`expected.jsonl`) and optional
-//! options (`config.json`: `{"retroactive": bool, "start_time": T, "event_names": [..]}`). Each case
+//! options (`config.json`: `{"retroactive": bool, "start_time": T, "event_names": [..],
+//! "limits": {"subjobs": N, "submission_instances": N, "submission_callbacks": N,
+//! "submission_atoms": N, "line_bytes": N}}`). Each case
 //! runs through every execution mode: one event at a time, batches of 1, 3 and 4096
 //! events, and the channel pipeline (whose outcomes are compared with `Engine::apply`
 //! one command at a time), and cut in two at pseudo-random lines with the engine saved
@@ -39,6 +41,18 @@ fn engine_for(case: &Path) -> (Config, Vec<String>) {
         let v: Value = serde_json::from_str(&text).expect("config.json is JSON");
         config.retroactive = v["retroactive"].as_bool().unwrap_or(false);
         config.start_time = v["start_time"].as_u64().unwrap_or(0);
+        let limits = &mut config.limits;
+        for (key, field) in [
+            ("subjobs", &mut limits.subjobs),
+            ("submission_instances", &mut limits.submission_instances),
+            ("submission_callbacks", &mut limits.submission_callbacks),
+            ("submission_atoms", &mut limits.submission_atoms),
+            ("line_bytes", &mut limits.line_bytes),
+        ] {
+            if let Some(n) = v["limits"][key].as_u64() {
+                *field = n;
+            }
+        }
         if let Some(list) = v["event_names"].as_array() {
             names = list.iter().map(|n| n.as_str().expect("names are strings").to_string()).collect();
         }
@@ -56,7 +70,11 @@ fn compiled(case: &Path) -> Engine {
 }
 
 fn replay_compiled(case: &Path, log: &[u8], mode: Mode) -> Vec<Value> {
-    values(&Replay::new(compiled(case)).run_bytes(log, mode))
+    let engine = compiled(case);
+    let line_bytes = engine.limits().line_bytes;
+    let mut replay = Replay::new(engine);
+    replay.limit_lines(line_bytes);
+    values(&replay.run_bytes(log, mode))
 }
 
 /// The log replayed in two runs: the first `cut` lines, then the engine saved to bytes
@@ -67,12 +85,18 @@ fn cut_and_restored(case: &Path, log: &[u8], cut: usize, mode: Mode) -> Vec<Valu
     let lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
     let cut = cut.min(lines.len());
     let join = |part: &[&[u8]]| part.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect::<Vec<u8>>();
-    let mut first = Replay::new(compiled(case));
+    let engine = compiled(case);
+    let line_bytes = engine.limits().line_bytes;
+    let mut first = Replay::new(engine);
+    first.limit_lines(line_bytes);
     let mut got = values(&first.run_bytes(&join(&lines[..cut]), mode));
     let mut bytes = Vec::new();
     first.engine().save(&mut bytes).expect("saving to memory");
     let restored = Engine::restore(&bytes[..]).expect("a saved engine restores");
-    for mut v in values(&Replay::new(restored).run_bytes(&join(&lines[cut..]), mode)) {
+    assert_eq!(restored.limits(), first.engine().limits(), "the limits are state");
+    let mut second = Replay::new(restored);
+    second.limit_lines(line_bytes);
+    for mut v in values(&second.run_bytes(&join(&lines[cut..]), mode)) {
         if let Some(n) = v.get("line").and_then(Value::as_u64) {
             v["line"] = (n + cut as u64).into();
         }
@@ -142,7 +166,9 @@ fn replay_reference(case: &Path, log: &[u8]) -> Vec<Value> {
     for n in &names {
         engine.register_event_name(n).expect("valid custom name");
     }
-    values(&Replay::new(engine).run_bytes(log, Mode::OneByOne))
+    let mut replay = Replay::new(engine);
+    replay.limit_lines(config.limits.line_bytes);
+    values(&replay.run_bytes(log, Mode::OneByOne))
 }
 
 fn render(lines: &[Value]) -> String {

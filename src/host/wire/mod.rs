@@ -16,8 +16,9 @@ pub use decode::{decode, IGNORED_JOB_KEYS};
 pub use write::{write_error, write_event, write_fired, write_str, write_submitted, write_u64};
 
 use crate::engine::Engine;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind, LimitName};
 use crate::front::model::{Event, EventExtra};
+use crate::front::registry::Limits;
 use crate::host::command::{Apply, Command, Outcome, Reply};
 
 /// Most names [`Replay`] keeps for reuse: a batch's worth.
@@ -38,6 +39,8 @@ pub struct Replay<A = Engine> {
     /// Scratch buffers, reused from one command or batch to the next.
     replies: Vec<Reply>,
     outcomes: Vec<Outcome>,
+    /// The longest line accepted, in bytes ([`Limits::line_bytes`]).
+    line_bytes: u64,
 }
 
 /// What replaying produces: output lines, and the same errors rendered for a person.
@@ -84,7 +87,17 @@ impl<A: Apply> Replay<A> {
             spare: Vec::new(),
             replies: Vec::new(),
             outcomes: Vec::new(),
+            line_bytes: Limits::default().line_bytes,
         }
+    }
+
+    /// Sets the longest line accepted, in bytes, without its line end (default
+    /// [`Limits::line_bytes`]); a longer line is rejected with
+    /// [`ErrorKind::OverLimit`](crate::ErrorKind::OverLimit) and changes nothing. A host
+    /// reading a stream need not read a long line whole: handing over its first
+    /// `max + 1` bytes gets the same answer (`trigwire run` does so).
+    pub fn limit_lines(&mut self, max: u64) {
+        self.line_bytes = max;
     }
 
     /// The engine, for inspection.
@@ -115,6 +128,12 @@ impl<A: Apply> Replay<A> {
     pub fn feed(&mut self, raw: &[u8], mode: Mode, out: &mut Output) {
         self.line += 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.len() as u64 > self.line_bytes {
+            self.flush(out);
+            let e = line_too_long(self.line_bytes);
+            self.reject(self.line, &e, out);
+            return;
+        }
         if raw.iter().all(u8::is_ascii_whitespace) {
             return;
         }
@@ -222,6 +241,17 @@ fn write_outcomes(out: &mut Vec<u8>, line: usize, outcomes: &[Outcome], event: O
             _ => {}
         }
     }
+}
+
+/// The error for a line longer than `max` bytes: it points at the first byte past the
+/// limit.
+fn line_too_long(max: u64) -> Error {
+    let message = format!(
+        "the line is longer than the limit of {max} bytes (Limits::line_bytes, --max-line-bytes); byte {max} is past it"
+    );
+    let at = usize::try_from(max).unwrap_or(usize::MAX);
+    Error::new(ErrorKind::OverLimit { limit: LimitName::LineBytes, max }, message)
+        .spanned(crate::syntax::Span::new(at, at.saturating_add(1)))
 }
 
 fn event_of(command: &Command) -> Option<&Event> {
