@@ -12,7 +12,7 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 if [ "$#" -gt 0 ]; then
     TARGETS=("$@")
 else
-    TARGETS=(parse wire engine_vs_reference dependency callbacks_conf)
+    TARGETS=(parse wire engine_vs_reference dependency callbacks_conf restore)
 fi
 # Bounds on one input: a hang or a blow-up is a failure too, not only a panic.
 LIMITS=(-timeout=20 -rss_limit_mb=2048)

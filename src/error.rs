@@ -45,6 +45,14 @@ pub enum ErrorKind {
     IdSpaceExhausted,
     /// A line of the wire format (`trigwire run`) that does not decode into a command.
     Wire(WireFault),
+    /// A snapshot that cannot be restored: damaged, truncated, foreign, of a newer
+    /// format version, or describing a state the engine cannot be in.
+    Snapshot {
+        /// The byte of the input where the fault was found.
+        offset: u64,
+    },
+    /// Reading or writing a snapshot failed in the operating system.
+    Io,
     /// A submission or wire line past one of the amplification limits of
     /// [`Limits`](crate::Limits): too many instances, callbacks or atoms in one
     /// submission, or a line too long. Nothing of it is registered.

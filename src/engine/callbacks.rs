@@ -19,6 +19,8 @@ use hashbrown::HashMap;
 use super::catalog::{Catalog, KindId, CHUNK, DEAD_KIND};
 use super::postings::Posting;
 use super::prefetch::prefetch;
+use super::snapshot::{snapshot_error, u32_at, u64_at, Dec, Enc};
+use crate::error::Error;
 use crate::front::ids::CallbackId;
 use crate::front::model::{Cause, RawFiring};
 use crate::front::registry::Registry;
@@ -264,4 +266,101 @@ fn state_mut(chunks: &mut [Option<Box<[CallbackState]>>], first: usize, cb: Call
     let local = cb.as_usize() - first;
     let state = &mut chunks.get_mut(local / CHUNK)?.as_mut()?[local % CHUNK];
     (state.kind != DEAD_KIND).then_some(state)
+}
+
+// Snapshots (format: src/engine/snapshot.rs): the chunks as they are (a presence byte,
+// the count up to the last live state, then 16 bytes per state), then the wide latches by callback id. The live counts per
+// chunk are recounted.
+impl Callbacks {
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        e.len(self.chunks.len());
+        for chunk in &self.chunks {
+            e.bool(chunk.is_some());
+            if let Some(states) = chunk {
+                // Up to the last live state: the rest are dead (small engines stay small).
+                let used = states.iter().rposition(|s| s.kind != DEAD_KIND).map_or(0, |i| i + 1);
+                e.len(used);
+                e.reserve(used * 16);
+                for s in &states[..used] {
+                    e.u32(s.kind);
+                    e.u32(s.count);
+                    e.u64(s.latch);
+                }
+            }
+        }
+        let mut wide: Vec<_> = self.wide.iter().collect();
+        wide.sort_unstable_by_key(|(cb, _)| **cb);
+        e.len(wide.len());
+        for (cb, words) in wide {
+            e.u32(cb.as_u32());
+            e.len(words.len());
+            words.iter().for_each(|&w| e.u64(w));
+        }
+    }
+
+    /// Decodes callback states whose kinds are `catalog`'s and whose ids are below
+    /// `next`; a live callback must have an owner run and, if its circuit is wider than
+    /// 64 atoms, wide latches of its template's width (what the latch loop indexes).
+    pub(crate) fn decode(d: &mut Dec<'_>, catalog: &Catalog, next: u32) -> Result<Callbacks, Error> {
+        let kinds = catalog.kinds();
+        let chunks = d.count_upto(1, (next as usize).div_ceil(CHUNK) as u64)?;
+        let mut callbacks = Callbacks::default();
+        callbacks.chunks.reserve_exact(chunks);
+        callbacks.live_in_chunk.reserve_exact(chunks);
+        let mut wide_needed = 0usize;
+        let mut per_kind = vec![0u32; kinds];
+        for c in 0..chunks {
+            if !d.bool()? {
+                callbacks.chunks.push(None);
+                callbacks.live_in_chunk.push(0);
+                continue;
+            }
+            let used = d.count_upto(16, CHUNK as u64)?;
+            let at = d.offset();
+            let mut states = Vec::with_capacity(CHUNK);
+            let mut live = 0u32;
+            for (i, b) in d.array(used, 16)?.chunks_exact(16).enumerate() {
+                let state = CallbackState { kind: u32_at(b, 0), count: u32_at(b, 4), latch: u64_at(b, 8) };
+                if state.kind != DEAD_KIND {
+                    let cb = CallbackId::from_u32((c * CHUNK + i) as u32);
+                    let fine = catalog.kind_live(state.kind) && cb.as_u32() < next && catalog.covers(cb);
+                    if !fine {
+                        let what = format!("callback {} has a bad kind or id", cb.as_u32());
+                        return Err(snapshot_error(at + 16 * i as u64, what));
+                    }
+                    live += 1;
+                    per_kind[state.kind as usize] += 1;
+                    wide_needed += usize::from(catalog.template(state.kind).words() > 1);
+                }
+                states.push(state);
+            }
+            states.resize(CHUNK, DEAD);
+            d.check(live > 0, || format!("chunk {c} is stored without a live callback"))?;
+            callbacks.chunks.push(Some(states.into_boxed_slice()));
+            callbacks.live_in_chunk.push(live);
+        }
+        let wide = d.count(12)?;
+        callbacks.wide.reserve(wide);
+        for _ in 0..wide {
+            let at = d.offset();
+            let cb = CallbackId::from_u32(d.u32()?);
+            let words = d.count(8)?;
+            let fits = callbacks.state(cb).is_some_and(|s| catalog.template(s.kind).words() == words && words > 1);
+            if !fits {
+                return Err(snapshot_error(at, format!("wide latches of callback {} do not fit it", cb.as_u32())));
+            }
+            let latch = (0..words).map(|_| d.u64()).collect::<Result<Box<[u64]>, _>>()?;
+            d.check(callbacks.wide.insert(cb, latch).is_none(), || "wide latches listed twice".into())?;
+        }
+        d.check(callbacks.wide.len() == wide_needed, || "a wide circuit has no latches".into())?;
+        d.check(per_kind == catalog.kind_refs(), || "the kinds' counts do not match their callbacks".into())?;
+        Ok(callbacks)
+    }
+
+    /// Whether a posting may stand in the index or the timers of a restored engine: its
+    /// callback id was handed out (below `next`), and if the callback is live, its slot
+    /// is within its circuit.
+    pub(crate) fn accepts(&self, catalog: &Catalog, next: u32, p: Posting) -> bool {
+        p.cb.as_u32() < next && self.state(p.cb).map_or(true, |s| p.slot < catalog.template(s.kind).width())
+    }
 }

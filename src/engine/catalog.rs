@@ -18,6 +18,8 @@
 use hashbrown::HashMap;
 
 use super::circuit::{Template, Templates};
+use super::snapshot::{Dec, Enc};
+use crate::error::Error;
 use crate::front::ids::{ActionId, CallbackId, TemplateId};
 use crate::front::intern::shrink_vec;
 
@@ -237,6 +239,134 @@ impl Catalog {
             + (self.kind_refs.capacity() + self.free_kinds.capacity()) * 4
             + self.owners.capacity() * std::mem::size_of::<OwnerRun>()
             + self.chunk_runs.capacity() * 4
+    }
+}
+
+// Snapshots (format: src/engine/snapshot.rs). By kind id, its template, action and count
+// of live callbacks (0: a freed id), then the free list in order; the kind map and the
+// count of dead owner runs are rebuilt. `Callbacks::decode` checks the counts against
+// the callbacks.
+impl Catalog {
+    /// How many kind ids there are, freed ones included.
+    pub fn kinds(&self) -> usize {
+        self.kinds.len()
+    }
+
+    /// Whether `kind` is a live kind.
+    pub fn kind_live(&self, kind: KindId) -> bool {
+        self.kind_refs.get(kind as usize).is_some_and(|&n| n > 0)
+    }
+
+    /// The live callbacks of each kind, as counted.
+    pub fn kind_refs(&self) -> &[u32] {
+        &self.kind_refs
+    }
+
+    /// Whether callback `cb` lies in a live owner run.
+    pub fn covers(&self, cb: CallbackId) -> bool {
+        let at = self.owners.partition_point(|r| r.first <= cb.as_u32());
+        at > 0 && self.owners[at - 1].index != DEAD_RUN
+    }
+
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        let Catalog {
+            templates,
+            kinds,
+            kind_ids: _,
+            kind_refs,
+            free_kinds,
+            owners,
+            dead_runs: _,
+            removal_steps: _,
+            chunk_runs,
+        } = self;
+        templates.encode(e);
+        e.len(kinds.len());
+        for (k, refs) in kinds.iter().zip(kind_refs) {
+            e.u32(k.template.as_u32());
+            e.u32(k.action.as_u32());
+            e.u32(*refs);
+        }
+        e.len(free_kinds.len());
+        free_kinds.iter().for_each(|&k| e.u32(k));
+        e.len(owners.len());
+        for r in owners {
+            e.u32(r.first);
+            e.u32(r.index);
+            e.u64(r.owner);
+        }
+        e.len(chunk_runs.len());
+        chunk_runs.iter().for_each(|&r| e.u32(r));
+    }
+
+    /// Decodes a catalog whose kinds name the live actions of `action_live`, whose
+    /// owner runs end at callback id `next` and whose shapes nest at most `depth` deep.
+    pub(crate) fn decode(
+        d: &mut Dec<'_>,
+        action_live: &dyn Fn(u32) -> bool,
+        next: u32,
+        depth: u32,
+    ) -> Result<Catalog, Error> {
+        let mut catalog = Catalog { templates: Templates::decode(d, depth)?, ..Catalog::default() };
+        let n = d.count_upto(12, u64::from(DEAD_KIND))?;
+        catalog.kinds.reserve_exact(n);
+        catalog.kind_refs.reserve_exact(n);
+        for id in 0..n {
+            let template = TemplateId::from_u32(d.u32()?);
+            let action = ActionId::from_u32(d.u32()?);
+            let refs = d.u32()?;
+            let kind = Kind { template, action };
+            if refs > 0 {
+                let fine = template.as_usize() < catalog.templates.len() && action_live(action.as_u32());
+                d.check(fine, || format!("kind {id} names a bad template or action"))?;
+                d.check(catalog.kind_ids.insert(kind, id as KindId).is_none(), || "a kind is listed twice".into())?;
+            }
+            catalog.kinds.push(kind);
+            catalog.kind_refs.push(refs);
+        }
+        d.check(catalog.kind_refs.last() != Some(&0), || "the kind table ends in a freed kind".into())?;
+        let free = d.count(4)?;
+        let mut seen = vec![false; n];
+        for _ in 0..free {
+            let k = d.u32()?;
+            if let Some(&refs) = catalog.kind_refs.get(k as usize) {
+                // `kind` reuses a listed id below the end without looking.
+                d.check(refs == 0 && !seen[k as usize], || format!("free kind {k} is live or listed twice"))?;
+                seen[k as usize] = true;
+            }
+            catalog.free_kinds.push(k);
+        }
+        let runs = d.count(16)?;
+        catalog.owners.reserve_exact(runs);
+        for _ in 0..runs {
+            let run = OwnerRun { first: d.u32()?, index: d.u32()?, owner: d.u64()? };
+            let sorted = catalog.owners.last().map_or(true, |last| last.first < run.first);
+            d.check(sorted && run.first < next.max(1), || {
+                format!("owner run at callback {} is out of order", run.first)
+            })?;
+            catalog.dead_runs += usize::from(run.index == DEAD_RUN);
+            catalog.owners.push(run);
+        }
+        // A live run's positions must not overflow before the next run starts.
+        for (i, run) in catalog.owners.iter().enumerate().filter(|(_, r)| r.index != DEAD_RUN) {
+            let end = catalog.owners.get(i + 1).map_or(next, |r| r.first);
+            let last = u64::from(run.index) + u64::from(end - run.first);
+            d.check(last < u64::from(DEAD_RUN), || format!("owner run at callback {} overflows", run.first))?;
+        }
+        let chunks = d.count_upto(4, (next as usize).div_ceil(CHUNK) as u64 + 1)?;
+        // A callback in a chunk past the table searches from the last run, which must
+        // start at or before it.
+        let reach = catalog.owners.last().map_or(0, |r| (r.first as usize).div_ceil(CHUNK));
+        d.check(chunks >= reach, || format!("{chunks} chunk entries do not reach the last owner run"))?;
+        catalog.chunk_runs.reserve_exact(chunks);
+        for c in 0..chunks {
+            let r = d.u32()?;
+            let run = catalog.owners.get(r as usize);
+            let fine = r == 0 || run.is_some_and(|run| run.first as usize <= c * CHUNK);
+            d.check(fine, || format!("chunk {c} points at owner run {r}, which starts after it"))?;
+            catalog.chunk_runs.push(r);
+        }
+        Ok(catalog)
     }
 }
 

@@ -8,6 +8,8 @@
 
 use hashbrown::HashMap;
 
+use super::snapshot::{snapshot_error, Dec, Enc};
+use crate::error::Error;
 use crate::front::ids::TemplateId;
 use crate::front::resolve::Shape;
 
@@ -209,4 +211,71 @@ fn lower(shape: &Shape, out: &mut Vec<Node>) {
             out.push(if matches!(shape, Shape::And(_)) { Node::And(n) } else { Node::Or(n) });
         }
     }
+}
+
+// Snapshots (format: src/engine/snapshot.rs): each template's shape and posting count,
+// in id order; the compiled checks and the shape map are rebuilt from them.
+impl Templates {
+    /// How many templates there are.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        let mut shapes: Vec<Option<&(Shape, u32)>> = vec![None; self.list.len()];
+        for (key, id) in &self.by_shape {
+            shapes[id.as_usize()] = Some(key);
+        }
+        e.len(shapes.len());
+        for (shape, postings) in shapes.into_iter().map(|s| s.expect("every template has its shape")) {
+            e.u32(*postings);
+            encode_shape(shape, e);
+        }
+    }
+
+    /// Decodes templates whose shapes nest at most `depth` deep.
+    pub(crate) fn decode(d: &mut Dec<'_>, depth: u32) -> Result<Templates, Error> {
+        let mut templates = Templates::default();
+        for _ in 0..d.count_upto(9, u32::MAX.into())? {
+            let at = d.offset();
+            let postings = d.u32()?;
+            let shape = decode_shape(d, depth)?;
+            let before = templates.list.len();
+            let id = templates.intern(&shape, postings);
+            if id.as_usize() != before || postings > templates.list[before].width {
+                return Err(snapshot_error(at, "a template is listed twice or has more postings than slots"));
+            }
+        }
+        Ok(templates)
+    }
+}
+
+fn encode_shape(shape: &Shape, e: &mut Enc) {
+    match shape {
+        Shape::Slot(s) => {
+            e.u8(0);
+            e.u32(*s);
+        }
+        Shape::And(xs) | Shape::Or(xs) => {
+            e.u8(if matches!(shape, Shape::And(_)) { 1 } else { 2 });
+            e.len(xs.len());
+            xs.iter().for_each(|x| encode_shape(x, e));
+        }
+    }
+}
+
+fn decode_shape(d: &mut Dec<'_>, depth: u32) -> Result<Shape, Error> {
+    d.nested(depth, |d| match d.tag(3, "shape node")? {
+        0 => {
+            let slot = d.u32()?;
+            d.check(slot < u32::MAX, || "a slot out of range".into())?;
+            Ok(Shape::Slot(slot))
+        }
+        tag => {
+            let n = d.count(5)?;
+            d.check(n > 0, || "an empty AND or OR".into())?;
+            let xs = (0..n).map(|_| decode_shape(d, depth)).collect::<Result<Vec<_>, _>>()?;
+            Ok(if tag == 1 { Shape::And(xs) } else { Shape::Or(xs) })
+        }
+    })
 }

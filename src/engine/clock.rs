@@ -6,7 +6,10 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
+use super::exact::{decode_posting, encode_posting};
 use super::postings::Posting;
+use super::snapshot::{Dec, Enc};
+use crate::error::Error;
 use crate::front::ids::CallbackId;
 
 #[derive(Clone, Copy, Debug)]
@@ -122,4 +125,68 @@ pub(crate) fn first_tick_after(start: u64, every: u64, now: u64) -> Option<u64> 
     }
     let k = ((now - start) / every).checked_add(1)?;
     k.checked_mul(every).and_then(|d| start.checked_add(d))
+}
+
+// Snapshots (format: src/engine/snapshot.rs): one-shot times in order with their
+// postings, the pending repeat ticks, the repeats table and its free list, in order.
+impl Timers {
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        e.len(self.at.len());
+        for (&t, list) in &self.at {
+            e.u64(t);
+            e.len(list.len());
+            list.iter().for_each(|&p| encode_posting(p, e));
+        }
+        let mut heap: Vec<(u64, u32)> = self.heap.iter().map(|r| r.0).collect();
+        heap.sort_unstable();
+        e.len(heap.len());
+        for (next, id) in heap {
+            e.u64(next);
+            e.u32(id);
+        }
+        e.len(self.repeats.len());
+        for r in &self.repeats {
+            encode_posting(r.posting, e);
+            e.u64(r.every);
+        }
+        e.len(self.free.len());
+        self.free.iter().for_each(|&id| e.u32(id));
+    }
+
+    /// Decodes timers pending after `now`, whose postings are ones that `accept`s.
+    pub(crate) fn decode(d: &mut Dec<'_>, now: u64, accept: &dyn Fn(Posting) -> bool) -> Result<Timers, Error> {
+        let mut timers = Timers::default();
+        for _ in 0..d.count(16)? {
+            let t = d.u64()?;
+            let n = d.count(8)?;
+            let list = (0..n).map(|_| decode_posting(d)).collect::<Result<Vec<_>, _>>()?;
+            let later = timers.at.last_key_value().map_or(true, |(&last, _)| last < t);
+            let fine = t > now && later && !list.is_empty() && list.iter().all(|&p| accept(p));
+            d.check(fine, || format!("the timers at {t} are out of order, past or bad"))?;
+            timers.at.insert(t, list);
+        }
+        let pending = d.count(12)?;
+        let mut heap = Vec::with_capacity(pending);
+        for _ in 0..pending {
+            heap.push((d.u64()?, d.u32()?));
+        }
+        let n = d.count_upto(16, u32::MAX.into())?;
+        for _ in 0..n {
+            let r = Repeat { posting: decode_posting(d)?, every: d.u64()? };
+            d.check(r.every > 0 && accept(r.posting), || "a repeat timer is bad".into())?;
+            timers.repeats.push(r);
+        }
+        let mut seen = vec![false; n];
+        for &(next, id) in &heap {
+            let fine = (id as usize) < n && next > now && !std::mem::replace(&mut seen[id as usize], true);
+            d.check(fine, || format!("pending repeat {id} at {next} is bad or listed twice"))?;
+        }
+        for _ in 0..d.count(4)? {
+            let id = d.id(n, "repeat")?;
+            d.check(!std::mem::replace(&mut seen[id as usize], true), || format!("repeat {id} is free and pending"))?;
+            timers.free.push(id);
+        }
+        timers.heap = heap.into_iter().map(Reverse).collect();
+        Ok(timers)
+    }
 }

@@ -11,6 +11,8 @@ use super::index::Index;
 use super::memory::MemoryUsage;
 use super::postings::Posting;
 use super::scratch::Scratch;
+use super::snapshot::{snapshot_error, Reader, Writer};
+use crate::error::Error;
 use crate::front::ids::{ActionId, CallbackId};
 use crate::front::model::{Cause, RawFiring};
 use crate::front::plan::CallbackRef;
@@ -359,5 +361,102 @@ impl Compiled {
     /// Clears a live callback's latches and count; false if it is not live.
     pub(super) fn rearm(&mut self, cb: CallbackId) -> bool {
         self.callbacks.rearm(cb)
+    }
+}
+
+// Snapshots (format: src/engine/snapshot.rs): one section per part, in the order that
+// lets each be checked against the ones before it. The clock is the engine's (they are
+// always equal); the stats are not saved.
+impl Compiled {
+    pub(super) fn save<W: std::io::Write>(&self, w: &mut Writer<W>) -> Result<(), Error> {
+        w.section(*b"CATL", |e| self.catalog.encode(e))?;
+        w.section(*b"CALL", |e| self.callbacks.encode(e))?;
+        w.section(*b"INDX", |e| self.index.encode(e))?;
+        w.section(*b"TIMR", |e| self.timers.encode(e))?;
+        w.section(*b"MTCH", |e| {
+            e.len(self.dead_postings);
+            // The clock atoms of each callback that has any, for explanations.
+            let mut clocks: Vec<_> = self.clocks.iter().collect();
+            clocks.sort_unstable_by_key(|(cb, _)| **cb);
+            e.len(clocks.len());
+            for (cb, atoms) in clocks {
+                e.u32(cb.as_u32());
+                e.len(atoms.len());
+                for &(slot, schedule) in atoms.iter() {
+                    e.u32(slot);
+                    match schedule {
+                        Schedule::At(t) => {
+                            e.u8(0);
+                            e.u64(t);
+                        }
+                        Schedule::Every { start, every } => {
+                            e.u8(1);
+                            e.u64(start);
+                            e.u64(every);
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// Each live kind's action with its count of live callbacks.
+    pub(super) fn kind_actions(&self) -> impl Iterator<Item = (ActionId, u32)> + '_ {
+        let refs = self.catalog.kind_refs();
+        (0..refs.len()).filter(|&k| refs[k] > 0).map(move |k| (self.catalog.action(k as u32), refs[k]))
+    }
+
+    /// Restores a matcher for the registry `reg` (restored already), whose clock is at
+    /// `now`.
+    pub(super) fn restore<R: std::io::Read>(r: &mut Reader<R>, reg: &Registry, now: u64) -> Result<Compiled, Error> {
+        let next = reg.next_callback();
+        let depth = reg.limits.parse.nest.saturating_add(2);
+        let action_live = |a: u32| reg.action_live(a);
+        let catalog = r.section(*b"CATL", |d| Catalog::decode(d, &action_live, next, depth))?;
+        let callbacks = r.section(*b"CALL", |d| Callbacks::decode(d, &catalog, next))?;
+        let accept = |p: Posting| callbacks.accepts(&catalog, next, p);
+        let index = r.section(*b"INDX", |d| {
+            // Postings of removed callbacks may stand under symbols freed since (even
+            // past the end of the table) until a sweep drops them: any symbol number is
+            // accepted here, and those under live postings are checked to be live.
+            let index = Index::decode(d, u32::MAX as usize, &accept)?;
+            let fine = index.symbols_live(&|s| reg.symbols.is_live(s), &|cb| callbacks.is_live(cb));
+            d.check(fine, || "a live callback's posting stands under a freed symbol".into())?;
+            Ok(index)
+        })?;
+        let timers = r.section(*b"TIMR", |d| Timers::decode(d, now, &accept))?;
+        let (dead_postings, clocks) = r.section(*b"MTCH", |d| {
+            let n = d.u64()?;
+            d.check(n <= index.postings() as u64, || "more dead postings than postings".into())?;
+            let mut clocks = HashMap::new();
+            for _ in 0..d.count(12)? {
+                let at = d.offset();
+                let cb = CallbackId::from_u32(d.u32()?);
+                let width = callbacks.state(cb).map(|s| catalog.template(s.kind).width());
+                let Some(width) = width else {
+                    return Err(snapshot_error(
+                        at,
+                        format!("clock atoms of callback {} which is not live", cb.as_u32()),
+                    ));
+                };
+                let mut atoms = Vec::new();
+                for _ in 0..d.count(13)? {
+                    let slot = d.u32()?;
+                    d.check(slot < width, || format!("a clock atom of callback {} is past its circuit", cb.as_u32()))?;
+                    let schedule = match d.tag(2, "schedule")? {
+                        0 => Schedule::At(d.u64()?),
+                        _ => {
+                            let (start, every) = (d.u64()?, d.u64()?);
+                            d.check(every > 0, || "a repeat of every 0 seconds".into())?;
+                            Schedule::Every { start, every }
+                        }
+                    };
+                    atoms.push((slot, schedule));
+                }
+                d.check(clocks.insert(cb, atoms.into_boxed_slice()).is_none(), || "clock atoms listed twice".into())?;
+            }
+            Ok((n as usize, clocks))
+        })?;
+        Ok(Compiled { catalog, callbacks, index, timers, now, dead_postings, clocks, stats: Stats::default() })
     }
 }

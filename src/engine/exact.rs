@@ -50,6 +50,8 @@ use super::postings::Posting;
 
 type SmallVecPostings = smallvec::SmallVec<[Posting; 2]>;
 use super::prefetch::prefetch;
+use super::snapshot::{snapshot_error, u32_at, Dec, Enc};
+use crate::error::Error;
 use crate::front::ids::{CallbackId, Symbol};
 
 /// `slot` of a cell's first posting when the cell holds a list's start in `cb`.
@@ -300,6 +302,14 @@ impl Exact {
         }
     }
 
+    /// Every non-empty cell.
+    pub fn cells(&self) -> Box<dyn Iterator<Item = &Cell> + '_> {
+        match self {
+            Exact::Dense { cells, .. } => Box::new(cells.iter().filter(|c| !c.is_empty())),
+            Exact::Sparse(map) => Box::new(map.values()),
+        }
+    }
+
     /// Every non-empty cell with its symbol, for explanations (not on a hot path).
     pub fn cells_by_symbol(&self) -> Box<dyn Iterator<Item = (Symbol, &Cell)> + '_> {
         match self {
@@ -387,4 +397,184 @@ fn dense_cell<'a>(base: &mut u32, cells: &'a mut Vec<Cell>, used: &mut u32, sym:
 fn to_sparse(base: u32, cells: &[Cell]) -> HashMap<Symbol, Cell> {
     let live = cells.iter().enumerate().filter(|(_, c)| !c.is_empty());
     live.map(|(i, &c)| (Symbol::from_u32(base + i as u32), c)).collect()
+}
+
+// Snapshots (format: src/engine/snapshot.rs): the arena's slots and free runs as they
+// are, and each table's cells. Decoding checks that every cell is one the code makes,
+// every run lies in the arena with a header that fits it, and no two runs (live or
+// free) overlap, so no later append or slice can run past a run.
+
+/// A posting as 8 bytes.
+pub(crate) fn encode_posting(p: Posting, e: &mut Enc) {
+    e.u32(p.cb.as_u32());
+    e.u32(p.slot);
+}
+
+pub(crate) fn decode_posting(d: &mut Dec<'_>) -> Result<Posting, Error> {
+    Ok(Posting { cb: CallbackId::from_u32(d.u32()?), slot: d.u32()? })
+}
+
+/// The posting encoded in the 8 bytes at `at` of `bytes`.
+#[inline]
+fn posting_at(bytes: &[u8], at: usize) -> Posting {
+    Posting { cb: CallbackId::from_u32(u32_at(bytes, at)), slot: u32_at(bytes, at + 4) }
+}
+
+/// Checks the posting rules of every list: each posting is one `accept`s, and the list is
+/// in callback order.
+pub(crate) fn check_list(d: &Dec<'_>, list: &[Posting], accept: &dyn Fn(Posting) -> bool) -> Result<(), Error> {
+    let sorted = list.windows(2).all(|w| w[0].cb <= w[1].cb);
+    d.check(sorted && list.iter().all(|&p| p != NONE && p.slot != LIST && accept(p)), || {
+        "a posting list holds a bad posting or is out of order".into()
+    })
+}
+
+impl Arena {
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        e.len(self.postings.len());
+        e.reserve(self.postings.len() * 8);
+        self.postings.iter().for_each(|&p| encode_posting(p, e));
+        e.len(self.free.len());
+        for class in &self.free {
+            e.len(class.len());
+            class.iter().for_each(|&s| e.u32(s));
+        }
+    }
+
+    /// Decodes the arena; its runs are checked by [`Arena::check_runs`] once the cells
+    /// that point into it are known.
+    pub(crate) fn decode(d: &mut Dec<'_>) -> Result<Arena, Error> {
+        let n = d.count_upto(8, u32::MAX.into())?;
+        let postings = d.array(n, 8)?.chunks_exact(8).map(|c| posting_at(c, 0)).collect();
+        let classes = d.count_upto(8, 31)?;
+        let mut free = Vec::with_capacity(classes);
+        for _ in 0..classes {
+            let k = d.count(4)?;
+            free.push((0..k).map(|_| d.u32()).collect::<Result<Vec<u32>, _>>()?);
+        }
+        Ok(Arena { postings, free })
+    }
+
+    /// Checks the runs that `cells` point at and the free runs: each lies in the arena
+    /// with room for its capacity, live runs hold three or more accepted postings in
+    /// order behind a header, and no two runs overlap.
+    pub(crate) fn check_runs<'c>(
+        &self,
+        d: &Dec<'_>,
+        cells: impl Iterator<Item = &'c Cell>,
+        accept: &dyn Fn(Posting) -> bool,
+    ) -> Result<(), Error> {
+        let len = self.postings.len() as u64;
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for (class, starts) in self.free.iter().enumerate() {
+            let cap = 2u64 << class;
+            for &s in starts {
+                let end = u64::from(s) + 1 + cap;
+                d.check(end <= len, || format!("a free run at {s} runs past the arena"))?;
+                runs.push((u64::from(s), end));
+            }
+        }
+        for cell in cells {
+            let Some(start) = cell.list() else { continue };
+            let header = self.postings.get(start as usize).copied().unwrap_or(NONE);
+            let count = header.cb.as_u32();
+            let end = u64::from(start) + 1 + u64::from(capacity(count));
+            let fits = header.slot == LIST && (3..u32::MAX / 2).contains(&count) && end <= len;
+            d.check(fits, || format!("the run at {start} does not fit the arena"))?;
+            check_list(d, self.slice(cell), accept)?;
+            runs.push((u64::from(start), end));
+        }
+        runs.sort_unstable();
+        d.check(runs.windows(2).all(|w| w[0].1 <= w[1].0), || "two runs of the arena overlap".into())
+    }
+}
+
+impl Cell {
+    fn encode(&self, e: &mut Enc) {
+        self.0.iter().for_each(|&p| encode_posting(p, e));
+    }
+
+    /// Decodes a cell of one of the forms the code makes: empty, one or two postings
+    /// inline, or a run's start (checked against the arena later).
+    fn decode(d: &mut Dec<'_>, accept: &dyn Fn(Posting) -> bool) -> Result<Cell, Error> {
+        let cell = Cell([decode_posting(d)?, decode_posting(d)?]);
+        d.check(cell.fits(accept), || "a cell of the index holds a bad posting".into())?;
+        Ok(cell)
+    }
+
+    /// The cell encoded in the 16 bytes at `at` of `bytes`.
+    #[inline]
+    fn at_bytes(bytes: &[u8], at: usize) -> Cell {
+        Cell([posting_at(bytes, at), posting_at(bytes, at + 8)])
+    }
+
+    /// Whether the cell has one of the forms the code makes, with postings that
+    /// `accept` takes.
+    fn fits(&self, accept: &dyn Fn(Posting) -> bool) -> bool {
+        let [a, b] = self.0;
+        match (a == NONE, b == NONE) {
+            (true, true) => true,
+            (true, false) => false,
+            (false, true) => a.slot == LIST || accept(a),
+            (false, false) => a.slot != LIST && b.slot != LIST && a.cb <= b.cb && accept(a) && accept(b),
+        }
+    }
+}
+
+impl Exact {
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        match self {
+            Exact::Dense { base, cells, used: _ } => {
+                e.u8(0);
+                e.u32(*base);
+                e.len(cells.len());
+                e.reserve(cells.len() * 16);
+                cells.iter().for_each(|c| c.encode(e));
+            }
+            Exact::Sparse(map) => {
+                e.u8(1);
+                let mut cells: Vec<_> = map.iter().collect();
+                cells.sort_unstable_by_key(|(s, _)| **s);
+                e.len(cells.len());
+                for (s, c) in cells {
+                    e.u32(s.as_u32());
+                    c.encode(e);
+                }
+            }
+        }
+    }
+
+    /// Decodes the cells of a table whose extras are symbols below `symbols`.
+    pub(crate) fn decode(d: &mut Dec<'_>, symbols: usize, accept: &dyn Fn(Posting) -> bool) -> Result<Exact, Error> {
+        Ok(match d.tag(2, "exact table kind")? {
+            0 => {
+                let base = d.u32()?;
+                let n = d.count(16)?;
+                d.check(u64::from(base) + n as u64 <= u64::from(u32::MAX), || "a dense table past 2^32".into())?;
+                let start = d.offset();
+                let cells: Vec<Cell> = d.array(n, 16)?.chunks_exact(16).map(|c| Cell::at_bytes(c, 0)).collect();
+                let mut used = 0;
+                for (i, cell) in cells.iter().enumerate().filter(|(_, c)| !c.is_empty()) {
+                    used += 1;
+                    if base as usize + i >= symbols || !cell.fits(accept) {
+                        let what = "a cell of the index holds a bad posting or a symbol not interned";
+                        return Err(snapshot_error(start + 16 * i as u64, what));
+                    }
+                }
+                Exact::Dense { base, cells, used }
+            }
+            _ => {
+                let n = d.count(20)?;
+                let mut map = HashMap::with_capacity(n);
+                for _ in 0..n {
+                    let sym = Symbol::from_u32(d.id(symbols, "symbol")?);
+                    let cell = Cell::decode(d, accept)?;
+                    d.check(!cell.is_empty() && map.insert(sym, cell).is_none(), || {
+                        "a sparse cell twice or empty".into()
+                    })?;
+                }
+                Exact::Sparse(map)
+            }
+        })
+    }
 }

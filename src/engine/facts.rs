@@ -3,6 +3,8 @@
 
 use hashbrown::HashSet;
 
+use super::snapshot::{Dec, Enc};
+use crate::error::Error;
 use crate::front::ids::Symbol;
 use crate::front::registry::{Registry, ResolvedEvent};
 use crate::front::resolve::{Ctx, ExtraKey, NameKey, Term};
@@ -45,9 +47,47 @@ impl Facts {
         ResolvedEvent::names_answering(term.name).any(|n| self.set.contains(&(job, n, term.ty, term.extra)))
     }
 
+    /// Calls `f` with the symbol of each fact about one (each holds a reference).
+    pub fn symbols(&self, mut f: impl FnMut(Symbol)) {
+        for (_, _, _, extra) in &self.set {
+            if let ExtraKey::Sym(s) = extra {
+                f(*s);
+            }
+        }
+    }
+
     /// Bytes held, by capacity.
     pub fn heap_bytes(&self) -> usize {
         self.set.capacity() * 41
+    }
+}
+
+// Snapshots (format: src/engine/snapshot.rs): the facts, sorted so that one state
+// always writes the same bytes.
+impl Facts {
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        let mut facts: Vec<_> = self.set.iter().collect();
+        facts.sort_unstable();
+        e.len(facts.len());
+        for (job, name, ty, extra) in facts {
+            e.u64(*job);
+            name.encode(e);
+            e.u8(*ty as u8);
+            extra.encode(e);
+        }
+    }
+
+    pub(crate) fn decode(d: &mut Dec<'_>, symbols: usize) -> Result<Facts, Error> {
+        let n = d.count(15)?;
+        let mut set = HashSet::with_capacity(n);
+        for _ in 0..n {
+            let job = d.u64()?;
+            let name = NameKey::decode(d, symbols)?;
+            let ty = EventType::ALL[d.tag(4, "event type")? as usize];
+            let extra = ExtraKey::decode(d, symbols)?;
+            d.check(set.insert((job, name, ty, extra)), || "a fact is listed twice".into())?;
+        }
+        Ok(Facts { set })
     }
 }
 

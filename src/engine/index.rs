@@ -16,14 +16,17 @@
 use hashbrown::HashMap;
 use smallvec::SmallVec;
 
-use super::exact::{Arena, Cell, Exact};
+use super::exact::{check_list, decode_posting, encode_posting, Arena, Cell, Exact};
 use super::postings::{Posting, PostingList};
 use super::prefetch::prefetch;
+use super::snapshot::{Dec, Enc};
+use crate::error::Error;
 use crate::front::ids::{CallbackId, Symbol, TableId};
 use crate::front::intern::shrink_vec;
 use crate::front::registry::shrink_map;
 use crate::front::registry::ResolvedEvent;
 use crate::front::resolve::{Ctx, ExtraKey, NameKey, Term};
+use crate::syntax::EventName;
 use crate::syntax::EventType;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -345,5 +348,143 @@ impl Index {
             + self.arena.heap_bytes()
             + self.tables.iter().map(|t| t.exact.heap_bytes() + spill(&t.whole) + spill(&t.any)).sum::<usize>();
         (heads, tables)
+    }
+}
+
+// Snapshots (format: src/engine/snapshot.rs): the arena, then every table with its head
+// (none for a free table), the free list in order and the kind counts. The posting
+// count is recounted; the kind counts are checked against the heads.
+impl Head {
+    fn encode(&self, e: &mut Enc) {
+        self.name.encode(e);
+        e.u8(self.ty as u8);
+        self.ctx.encode(e);
+    }
+
+    fn decode(d: &mut Dec<'_>, symbols: usize) -> Result<Head, Error> {
+        let name = NameKey::decode(d, symbols)?;
+        let ty = EventType::ALL[d.tag(4, "event type")? as usize];
+        Ok(Head { name, ty, ctx: Ctx::decode(d, symbols)? })
+    }
+}
+
+fn encode_list(list: &[Posting], e: &mut Enc) {
+    e.len(list.len());
+    list.iter().for_each(|&p| encode_posting(p, e));
+}
+
+fn decode_list(d: &mut Dec<'_>, accept: &dyn Fn(Posting) -> bool) -> Result<PostingList, Error> {
+    let n = d.count(8)?;
+    let mut list = PostingList::with_capacity(n);
+    for _ in 0..n {
+        list.push(decode_posting(d)?);
+    }
+    check_list(d, &list, accept)?;
+    Ok(list)
+}
+
+impl Index {
+    /// Whether every symbol that a head or an exact cell names is one that `live`
+    /// accepts, where a live callback (`cb_live`) has a posting under it. Postings of
+    /// removed callbacks may stand under freed symbols until a sweep drops them (the job
+    /// released its symbols when it was removed); nothing reads their symbols.
+    pub(crate) fn symbols_live(&self, live: &dyn Fn(u32) -> bool, cb_live: &dyn Fn(CallbackId) -> bool) -> bool {
+        let any_live = |list: &[Posting]| list.iter().any(|p| cb_live(p.cb));
+        let mut heads = vec![None; self.tables.len()];
+        for (head, t) in &self.heads {
+            heads[t.as_usize()] = Some(*head);
+        }
+        self.tables.iter().zip(heads).all(|(t, head)| {
+            let cells_fine =
+                t.exact.cells_by_symbol().all(|(s, cell)| live(s.as_u32()) || !any_live(self.arena.slice(cell)));
+            let used =
+                any_live(&t.whole) || any_live(&t.any) || t.exact.cells().any(|cell| any_live(self.arena.slice(cell)));
+            let head_fine = match head {
+                Some(h) if used => {
+                    let name = !matches!(h.name, NameKey::Custom(s) if !live(s.as_u32()));
+                    let ctx = !matches!(h.ctx, Ctx::Label(_, s) if !live(s.as_u32()));
+                    name && ctx
+                }
+                _ => true,
+            };
+            cells_fine && head_fine
+        })
+    }
+
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        self.arena.encode(e);
+        let mut heads: Vec<Option<&Head>> = vec![None; self.tables.len()];
+        for (head, t) in &self.heads {
+            heads[t.as_usize()] = Some(head);
+        }
+        e.len(self.tables.len());
+        for (table, head) in self.tables.iter().zip(heads) {
+            e.bool(head.is_some());
+            if let Some(head) = head {
+                head.encode(e);
+                encode_list(&table.whole, e);
+                encode_list(&table.any, e);
+                table.exact.encode(e);
+            }
+        }
+        e.len(self.free.len());
+        self.free.iter().for_each(|t| e.u32(t.as_u32()));
+        e.len(self.kinds.len());
+        for [a, b] in &self.kinds {
+            e.u32(*a);
+            e.u32(*b);
+        }
+        e.len(self.cursor);
+    }
+
+    /// Decodes an index whose symbols are below `symbols` and whose postings are ones
+    /// that `accept`s.
+    pub(crate) fn decode(d: &mut Dec<'_>, symbols: usize, accept: &dyn Fn(Posting) -> bool) -> Result<Index, Error> {
+        let mut index = Index { arena: Arena::decode(d)?, ..Index::default() };
+        let n = d.count_upto(1, u32::MAX.into())?;
+        index.tables.reserve_exact(n);
+        for t in 0..n {
+            if !d.bool()? {
+                index.tables.push(Table::default());
+                continue;
+            }
+            let head = Head::decode(d, symbols)?;
+            let table = Table {
+                head: Some(head),
+                whole: decode_list(d, accept)?,
+                any: decode_list(d, accept)?,
+                exact: Exact::decode(d, symbols, accept)?,
+            };
+            index.tables.push(table);
+            let fresh = index.heads.insert(head, TableId::from_u32(t as u32)).is_none();
+            d.check(fresh, || "a head of the index is listed twice".into())?;
+        }
+        let cells = index.tables.iter().flat_map(|t| t.exact.cells());
+        let postings: usize = index
+            .tables
+            .iter()
+            .map(|t| t.whole.len() + t.any.len() + t.exact.cells().map(|c| index.arena.slice(c).len()).sum::<usize>())
+            .sum();
+        index.arena.check_runs(d, cells, accept)?;
+        let mut headless = vec![true; n];
+        index.heads.values().for_each(|t| headless[t.as_usize()] = false);
+        for _ in 0..d.count(4)? {
+            let t = d.id(n, "table")? as usize;
+            d.check(std::mem::take(&mut headless[t]), || format!("table {t} is free twice or has a head"))?;
+            index.free.push(TableId::from_u32(t as u32));
+        }
+        d.check(!headless.contains(&true), || "a table has neither a head nor a place in the free list".into())?;
+        let kinds = d.count_upto(8, (EventName::ALL.len() * EventType::ALL.len()) as u64)?;
+        for _ in 0..kinds {
+            index.kinds.push([d.u32()?, d.u32()?]);
+        }
+        let mut recount = Index { kinds: vec![[0; 2]; kinds], ..Index::default() };
+        index.heads.keys().for_each(|&head| recount.count_kind(head, 1));
+        d.check(recount.kinds == index.kinds, || "the index's head counts do not match its heads".into())?;
+        index.postings = postings;
+        let cursor = d.u64()?;
+        d.check(cursor <= n as u64, || format!("the sweep cursor {cursor} is past the {n} tables"))?;
+        index.cursor = cursor as usize;
+        Ok(index)
     }
 }

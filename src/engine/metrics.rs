@@ -1,9 +1,10 @@
 //! What [`crate::Engine::metrics`] reports: counters a scheduler exports, and their
 //! Prometheus text exposition.
 //!
-//! The counters are neither state nor scratch (see the module docs of `mod.rs`): no
-//! answer depends on them and a snapshot need not save them; a clone keeps them, as it
-//! keeps [`crate::Stats`].
+//! No matching answer depends on the counters, but a `{"metrics": true}` line prints
+//! them, so a snapshot saves them (a log split in two runs at a saved state prints what
+//! one run prints, and exported counters carry on across a restart instead of
+//! resetting); a clone keeps them too.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -26,6 +27,27 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    pub(crate) fn encode(&self, e: &mut super::snapshot::Enc) {
+        e.len(self.commands.len());
+        self.commands.iter().for_each(|&n| e.u64(n));
+        e.u64(self.events);
+        e.u64(self.firings);
+        e.u64(self.rejections);
+    }
+
+    pub(crate) fn decode(d: &mut super::snapshot::Dec<'_>) -> Result<Counters, crate::Error> {
+        let kinds = d.count(8)?;
+        d.check(kinds == COMMAND_KINDS.len(), || format!("{kinds} command kinds, not {}", COMMAND_KINDS.len()))?;
+        let mut counters = Counters::default();
+        for n in &mut counters.commands {
+            *n = d.u64()?;
+        }
+        counters.events = d.u64()?;
+        counters.firings = d.u64()?;
+        counters.rejections = d.u64()?;
+        Ok(counters)
+    }
+
     /// Counts one command of `kind`.
     pub fn command(&mut self, kind: &str, n: u64) {
         let i = COMMAND_KINDS.iter().position(|k| *k == kind);

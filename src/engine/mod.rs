@@ -52,6 +52,7 @@ mod operate;
 mod postings;
 mod prefetch;
 mod scratch;
+pub(crate) mod snapshot;
 
 pub use compiled::{Compiled, Stats};
 pub use explain::{check, explain, AtomState, CallbackExplanation, Checked, Explanation, Gate, GateKind};
@@ -572,6 +573,121 @@ impl Engine {
     }
 }
 
+/// # Snapshots
+///
+/// The whole state of an engine, written to any [`std::io::Write`] and read back from
+/// any [`std::io::Read`]: a restored engine answers every later input exactly as the
+/// saved one would (same firings in the same order, same ids, same errors). Work
+/// counters ([`Engine::stats`]) are not state and start from zero. The format and its
+/// checks are described in `src/engine/snapshot.rs` and the README.
+impl Engine {
+    /// Writes the engine's whole state to `w`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] if writing fails; what was written is then not a snapshot.
+    ///
+    /// # Performance
+    /// Linear in the state; buffers one section (at most the callback states or the
+    /// postings) before writing it.
+    pub fn save(&self, w: impl std::io::Write) -> Result<(), Error> {
+        self.write_snapshot(w).map(drop)
+    }
+
+    fn write_snapshot<W: std::io::Write>(&self, w: W) -> Result<W, Error> {
+        let mut w = snapshot::Writer::new(w)?;
+        w.section(*b"CONF", |e| {
+            e.u64(self.now);
+            e.bool(self.facts.is_some());
+            self.reg.limits.encode(e);
+        })?;
+        w.section(*b"SYMS", |e| self.reg.symbols.encode(e))?;
+        w.section(*b"REGI", |e| self.reg.encode(e))?;
+        self.matcher.save(&mut w)?;
+        w.section(*b"FACT", |e| {
+            if let Some(facts) = &self.facts {
+                facts.encode(e);
+            }
+        })?;
+        w.section(*b"MTRC", |e| self.counters.encode(e))?;
+        w.finish()
+    }
+
+    /// Reads an engine written by [`Engine::save`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::Snapshot`], with the byte offset of the fault, for input that is
+    /// truncated, damaged (a section's checksum does not match), not a snapshot, of a
+    /// newer format version, or that describes a state no engine can be in (an id past
+    /// its table, overlapping posting runs, and the like: a crafted file can have valid
+    /// checksums); [`ErrorKind::Io`] if reading fails. Nothing is built then.
+    ///
+    /// # Performance
+    /// Linear in the input; allocates no more than the input's size justifies.
+    pub fn restore(r: impl std::io::Read) -> Result<Engine, Error> {
+        let mut r = snapshot::Reader::new(r)?;
+        let (now, retroactive, limits) = r.section(*b"CONF", |d| Ok((d.u64()?, d.bool()?, Limits::decode(d)?)))?;
+        let counts_at = r.offset();
+        let symbols = r.section(*b"SYMS", crate::front::intern::Interner::decode)?;
+        let reg = r.section(*b"REGI", |d| Registry::decode(d, limits, symbols))?;
+        let matcher = Compiled::restore(&mut r, &reg, now)?;
+        let symbols = reg.symbols.len();
+        let facts = r.section(*b"FACT", |d| match retroactive {
+            true => Facts::decode(d, symbols).map(Some),
+            false => Ok(None),
+        })?;
+        let counters = r.section(*b"MTRC", metrics::Counters::decode)?;
+        r.finish()?;
+        check_references(&reg, &matcher, facts.as_ref()).map_err(|what| snapshot::snapshot_error(counts_at, what))?;
+        Ok(Engine { reg, matcher, facts, now, scratch: Scratch::default(), counters })
+    }
+
+    /// Saves to `path` atomically: writes a temporary file in the same directory,
+    /// flushes it to disk, renames it over `path` and flushes the directory, so that
+    /// after a crash at any moment `path` holds either the old state or the new one.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`], naming the path; `path` is unchanged then.
+    pub fn save_to_path(&self, path: impl AsRef<std::path::Path>) -> Result<(), Error> {
+        let path = path.as_ref();
+        let io = |doing: &str, e: std::io::Error| Error::new(ErrorKind::Io, format!("{doing} {}: {e}", path.display()));
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let name = path.file_name().ok_or_else(|| io("saving to", std::io::ErrorKind::InvalidInput.into()))?;
+        let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+        let written = (|| {
+            let file = std::fs::File::create(&tmp).map_err(|e| io("creating a temporary file for", e))?;
+            let file = self.write_snapshot(std::io::BufWriter::with_capacity(1 << 20, file))?;
+            let file = file.into_inner().map_err(|e| io("writing", e.into_error()))?;
+            file.sync_all().map_err(|e| io("flushing", e))?;
+            std::fs::rename(&tmp, path).map_err(|e| io("renaming a temporary file to", e))
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+            return written;
+        }
+        // The rename is durable once the directory is; a directory that cannot be
+        // opened for flushing (some platforms) leaves it to the file system.
+        if let Ok(d) = std::fs::File::open(&dir) {
+            d.sync_all().map_err(|e| io("flushing the directory of", e))?;
+        }
+        Ok(())
+    }
+
+    /// Reads an engine from the file at `path`, written by [`Engine::save_to_path`] or
+    /// [`Engine::save`].
+    ///
+    /// # Errors
+    /// As [`Engine::restore`]; [`ErrorKind::Io`] naming the path if it cannot be opened.
+    pub fn restore_from_path(path: impl AsRef<std::path::Path>) -> Result<Engine, Error> {
+        let path = path.as_ref();
+        let file = std::fs::File::open(path)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("opening {}: {e}", path.display())))?;
+        Engine::restore(std::io::BufReader::with_capacity(1 << 20, file))
+    }
+}
+
 /// What a firing's qube code acts on (spec §8 "Targets").
 fn target(reg: &Registry, firing: &RawFiring, ev: &ResolvedEvent) -> Option<RawTarget> {
     let owner = reg.jobs.get(&firing.owner?)?;
@@ -580,4 +696,50 @@ fn target(reg: &Registry, firing: &RawFiring, ev: &ResolvedEvent) -> Option<RawT
         CodeLevel::Subjob => ev.subjob.filter(|&i| i < owner.subjobs).map(RawTarget::Subjob),
         _ => None,
     }
+}
+
+/// Checks a restored state's reference counts against their holders (see
+/// `src/front/intern.rs`): a symbol is held once by each live job that uses it (its
+/// label once more), each live global callback, each kept fact and each custom event
+/// name; an action by each live callback and each universal callback. A count that
+/// does not match would free something still in use, or keep something for good.
+fn check_references(reg: &Registry, matcher: &Compiled, facts: Option<&Facts>) -> Result<(), String> {
+    let mut symbols = vec![0u32; reg.symbols.len()];
+    let mut hold = |s: crate::front::ids::Symbol| {
+        if let Some(n) = symbols.get_mut(s.as_usize()) {
+            *n = n.saturating_add(1);
+        }
+    };
+    for job in reg.jobs.values() {
+        hold(job.label);
+        job.symbols.each(&mut hold);
+    }
+    reg.globals_live.values().for_each(|runs| runs.each(&mut hold));
+    if let Some(facts) = facts {
+        facts.symbols(&mut hold);
+    }
+    for name in reg.custom.iter() {
+        match reg.symbols.get(name) {
+            Some(s) => hold(s),
+            None => return Err(format!("custom event name `{name}` is not among the symbols")),
+        }
+    }
+    if symbols != reg.symbols.refs() {
+        return Err("the symbols' reference counts do not match their holders".into());
+    }
+    let mut actions = vec![0u32; reg.action_refs().len()];
+    for (action, n) in matcher.kind_actions() {
+        if let Some(a) = actions.get_mut(action.as_usize()) {
+            *a = a.saturating_add(n);
+        }
+    }
+    for action in reg.universal_actions() {
+        if let Some(a) = actions.get_mut(action.as_usize()) {
+            *a = a.saturating_add(1);
+        }
+    }
+    if actions != reg.action_refs() {
+        return Err("the actions' reference counts do not match their callbacks".into());
+    }
+    Ok(())
 }

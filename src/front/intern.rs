@@ -31,6 +31,8 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
+use crate::engine::snapshot::{snapshot_error, Dec, Enc};
+use crate::error::Error;
 use crate::front::ids::Symbol;
 
 /// A string table with reference counts (see the module docs). Each string is one
@@ -182,6 +184,80 @@ impl Interner {
 pub(crate) fn shrink_vec<T>(v: &mut Vec<T>) {
     if v.capacity() > 4 * v.len() + 64 {
         v.shrink_to(2 * v.len());
+    }
+}
+
+// Snapshots (format: src/engine/snapshot.rs): by symbol, a freed slot or the text with
+// its reference count, then the free list in order (so that numbers are reused in the
+// same order after a restore). The map and the live count are rebuilt; the counts are
+// checked against their holders by `Engine::restore` (`Interner::refs`).
+impl Interner {
+    /// How many symbol numbers there are, freed ones included.
+    pub(crate) fn len(&self) -> usize {
+        self.strings.len()
+    }
+
+    /// Whether `sym` is a live symbol.
+    pub(crate) fn is_live(&self, sym: u32) -> bool {
+        matches!(self.strings.get(sym as usize), Some(Some(_)))
+    }
+
+    /// The reference count of each symbol number (0 for freed ones).
+    pub(crate) fn refs(&self) -> Vec<u32> {
+        self.strings.iter().map(|s| s.as_ref().map_or(0, |(_, refs)| *refs)).collect()
+    }
+
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        e.len(self.strings.len());
+        for slot in &self.strings {
+            match slot {
+                None => e.bool(false),
+                Some((text, refs)) => {
+                    e.bool(true);
+                    e.u32(*refs);
+                    e.str(text);
+                }
+            }
+        }
+        e.len(self.free.len());
+        self.free.iter().for_each(|s| e.u32(s.as_u32()));
+    }
+
+    pub(crate) fn decode(d: &mut Dec<'_>) -> Result<Interner, Error> {
+        let n = d.count_upto(1, u32::MAX.into())?;
+        let mut interner = Interner { strings: Vec::with_capacity(n), ..Interner::default() };
+        for i in 0..n {
+            let at = d.offset();
+            if !d.bool()? {
+                interner.strings.push(None);
+                continue;
+            }
+            let refs = d.u32()?;
+            d.check(refs > 0, || format!("symbol {i} is kept with no reference"))?;
+            let text = d.str()?;
+            let shared: Arc<str> = text.into();
+            if interner.map.insert(Arc::clone(&shared), Symbol::from_u32(i as u32)).is_some() {
+                return Err(snapshot_error(at, format!("the symbol `{text}` is listed twice")));
+            }
+            interner.strings.push(Some((shared, refs)));
+            interner.live += 1;
+        }
+        d.check(!matches!(interner.strings.last(), Some(None)), || "the symbol table ends in a freed slot".into())?;
+        let free = d.count(4)?;
+        let mut seen = vec![false; n];
+        for _ in 0..free {
+            let sym = d.u32()?;
+            if let Some(slot) = interner.strings.get(sym as usize) {
+                // A number below the end must be a freed slot, listed once: `intern`
+                // reuses it without looking.
+                d.check(slot.is_none() && !seen[sym as usize], || {
+                    format!("free symbol {sym} is live or listed twice")
+                })?;
+                seen[sym as usize] = true;
+            }
+            interner.free.push(Symbol::from_u32(sym));
+        }
+        Ok(interner)
     }
 }
 

@@ -6,13 +6,17 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
+use crate::engine::snapshot::{snapshot_error, Dec, Enc};
 use crate::error::{Error, ErrorKind, LimitName};
 use crate::front::ids::{ActionId, CallbackId, Symbol};
 use crate::front::intern::{shrink_vec, Interner};
 use crate::front::model::{CallbackSpec, Event, EventExtra, JobSpec, Language};
 use crate::front::resolve::{resolve, Ctx, ExtraKey, NameKey, Owner, Resolved, Shape, Slot};
 use crate::front::{parse_dependency, CodeLevel, Link, LinkKind};
-use crate::syntax::{parse, Atom, AtomKind, CustomNames, EventName, EventType, Expr, Extra, Name, ParseLimits, Span};
+use crate::syntax::{
+    is_label, parse, Atom, AtomKind, Context, CustomNames, EventName, EventType, Expr, Extra, Name, ParseLimits,
+    Schedule, Span,
+};
 
 /// A live job.
 #[derive(Clone, Debug)]
@@ -62,6 +66,32 @@ impl SymbolRuns {
     /// Bytes held beside the record.
     pub fn heap_bytes(&self) -> usize {
         self.0.len() * 8
+    }
+
+    fn encode(&self, e: &mut Enc) {
+        e.len(self.0.len());
+        for &(first, len) in self.0.iter() {
+            e.u32(first);
+            e.u32(len);
+        }
+    }
+
+    /// Decodes runs of live symbols of `symbols`, sorted and apart, as `new` makes them.
+    fn decode(d: &mut Dec<'_>, symbols: &Interner) -> Result<SymbolRuns, Error> {
+        let n = d.count(8)?;
+        let mut runs = Vec::with_capacity(n);
+        let mut end = 0u64;
+        for _ in 0..n {
+            let (first, len) = (d.u32()?, d.u32()?);
+            let fine = len > 0
+                && (runs.is_empty() || u64::from(first) > end)
+                && u64::from(first) + u64::from(len) <= symbols.len() as u64
+                && (first..first + len).all(|s| symbols.is_live(s));
+            d.check(fine, || format!("symbol run {first}+{len} is out of order or names a freed symbol"))?;
+            end = u64::from(first) + u64::from(len);
+            runs.push((first, len));
+        }
+        Ok(SymbolRuns(runs.into_boxed_slice()))
     }
 }
 
@@ -323,6 +353,26 @@ pub(crate) struct Registry {
 impl Registry {
     pub fn new(limits: Limits) -> Registry {
         Registry { limits, ..Registry::default() }
+    }
+
+    /// The id the next callback registered takes.
+    pub fn next_callback(&self) -> u32 {
+        self.next_callback
+    }
+
+    /// Whether action id `id` is a live action.
+    pub fn action_live(&self, id: u32) -> bool {
+        matches!(self.actions.get(id as usize), Some(Some(_)))
+    }
+
+    /// The reference count of each action id (0 for freed ones).
+    pub fn action_refs(&self) -> Vec<u32> {
+        self.actions.iter().map(|a| a.as_ref().map_or(0, |(_, refs)| *refs)).collect()
+    }
+
+    /// The actions of the universal callbacks, one per callback.
+    pub fn universal_actions(&self) -> impl Iterator<Item = ActionId> + '_ {
+        self.universal.iter().map(|u| u.action)
     }
 
     /// A live action.
@@ -761,4 +811,423 @@ impl Shape {
             Shape::And(xs) | Shape::Or(xs) => xs.iter().map(Shape::width).max().unwrap_or(0),
         }
     }
+}
+
+// Snapshots (format and bounds: src/engine/snapshot.rs). One `encode`/`decode` pair per
+// struct; a field added to a struct is added to its pair.
+
+impl Limits {
+    /// Encodes every field.
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        let Limits {
+            parse: ParseLimits { nest, atoms, length },
+            subjobs,
+            ticks_per_move,
+            submission_instances,
+            submission_callbacks,
+            submission_atoms,
+            line_bytes,
+        } = *self;
+        e.u32(nest);
+        e.u32(atoms);
+        e.len(length);
+        e.u64(subjobs);
+        e.u64(ticks_per_move);
+        e.u64(submission_instances);
+        e.u64(submission_callbacks);
+        e.u64(submission_atoms);
+        e.u64(line_bytes);
+    }
+
+    pub(crate) fn decode(d: &mut Dec<'_>) -> Result<Limits, Error> {
+        let nest = d.u32()?;
+        let atoms = d.u32()?;
+        let length = d.u64()?;
+        let length = usize::try_from(length).map_err(|_| d.err("a trigger length limit too large for this machine"))?;
+        Ok(Limits {
+            parse: ParseLimits { nest, atoms, length },
+            subjobs: d.u64()?,
+            ticks_per_move: d.u64()?,
+            submission_instances: d.u64()?,
+            submission_callbacks: d.u64()?,
+            submission_atoms: d.u64()?,
+            line_bytes: d.u64()?,
+        })
+    }
+}
+
+impl Registry {
+    /// Encodes everything but the limits and the symbols, which have sections of their
+    /// own. Process groups are not written: they are the live jobs' (pgrp, label)s.
+    /// Nor are the generated-label floors (`qube_floor`, hints whose absence means a
+    /// search from `qube0`, with the same answer) or `plan_steps` (a work counter).
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        e.len(self.custom.iter().count());
+        self.custom.iter().for_each(|n| e.str(n));
+        e.len(self.actions.len());
+        for slot in &self.actions {
+            let Some((a, refs)) = slot else {
+                e.u32(0);
+                continue;
+            };
+            e.u32(*refs);
+            let language = Language::ALL.iter().position(|&l| l == a.language).expect("listed");
+            e.u8(language as u8);
+            e.str(&a.code);
+            e.opt_u64(a.maximum);
+        }
+        e.len(self.free_actions.len());
+        self.free_actions.iter().for_each(|a| e.u32(a.as_u32()));
+        e.len(self.universal.len());
+        for u in &self.universal {
+            e.u32(u.action.as_u32());
+            e.str(&u.source);
+            encode_expr(&u.expr, e);
+        }
+        // In id order, so that one state always writes the same bytes.
+        let mut jobs: Vec<_> = self.jobs.iter().collect();
+        jobs.sort_unstable_by_key(|(id, _)| **id);
+        e.len(jobs.len());
+        for (&id, job) in jobs {
+            e.u64(id);
+            job.encode(e);
+        }
+        e.u64(self.max_id);
+        e.u32(self.next_callback);
+        e.u32(self.globals);
+        let mut globals: Vec<_> = self.globals_live.iter().collect();
+        globals.sort_unstable_by_key(|(id, _)| **id);
+        e.len(globals.len());
+        for (id, runs) in globals {
+            e.u32(id.as_u32());
+            runs.encode(e);
+        }
+    }
+
+    /// Decodes what [`Registry::encode`] wrote, checking every id against `symbols`.
+    pub(crate) fn decode(d: &mut Dec<'_>, limits: Limits, symbols: Interner) -> Result<Registry, Error> {
+        let mut reg = Registry { limits, symbols, ..Registry::default() };
+        for _ in 0..d.count(8)? {
+            let at = d.offset();
+            let name = d.str()?;
+            let fine = !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                && reg.custom.insert(name);
+            if !fine {
+                return Err(snapshot_error(at, format!("`{name}` is not a custom event name the engine accepts")));
+            }
+        }
+        let n = d.count_upto(4, u32::MAX.into())?;
+        for id in 0..n {
+            let refs = d.u32()?;
+            if refs == 0 {
+                reg.actions.push(None);
+                continue;
+            }
+            let language = Language::ALL[d.tag(Language::ALL.len() as u8, "language")? as usize];
+            let at = d.offset();
+            let code = d.str()?;
+            let maximum = d.opt_u64()?;
+            let level = match language {
+                Language::Qube => Some(
+                    CodeLevel::of(code)
+                        .ok_or_else(|| snapshot_error(at, format!("`{code}` is not a qube action code")))?,
+                ),
+                _ => None,
+            };
+            let action = Action { language, code: code.into(), maximum, level };
+            let taken = reg.action_ids.insert(action.clone(), ActionId::from_u32(id as u32)).is_some();
+            d.check(!taken, || "an action is listed twice".into())?;
+            reg.actions.push(Some((Arc::new(action), refs)));
+        }
+        d.check(!matches!(reg.actions.last(), Some(None)), || "the action table ends in a freed action".into())?;
+        let mut seen = vec![false; n];
+        for _ in 0..d.count(4)? {
+            let a = d.u32()?;
+            if let Some(slot) = reg.actions.get(a as usize) {
+                // `intern_action` reuses a listed id below the end without looking.
+                d.check(slot.is_none() && !seen[a as usize], || format!("free action {a} is live or listed twice"))?;
+                seen[a as usize] = true;
+            }
+            reg.free_actions.push(ActionId::from_u32(a));
+        }
+        let depth = limits.parse.nest.saturating_add(2);
+        for _ in 0..d.count(13)? {
+            let at = d.offset();
+            let action = ActionId::from_u32(d.u32()?);
+            if !reg.action_live(action.as_u32()) {
+                return Err(snapshot_error(at, format!("universal callback names freed action {}", action.as_u32())));
+            }
+            let source = d.str()?.to_string();
+            let expr = decode_expr(d, depth, &reg.custom, &source)?;
+            reg.universal.push(Universal { expr, source, action });
+        }
+        let jobs = d.count(46)?;
+        reg.jobs.reserve(jobs);
+        for _ in 0..jobs {
+            let at = d.offset();
+            let id = d.u64()?;
+            let job = JobRecord::decode(d, &reg.symbols)?;
+            let taken = reg.groups.entry(job.pgrp).or_default().insert(job.label, id).is_some();
+            if id == 0 || taken || reg.jobs.insert(id, job).is_some() {
+                return Err(snapshot_error(at, format!("job {id} is 0, listed twice or holds a label taken")));
+            }
+        }
+        reg.max_id = d.u64()?;
+        reg.next_callback = d.u32()?;
+        reg.globals = d.u32()?;
+        for _ in 0..d.count(12)? {
+            let at = d.offset();
+            let id = d.u32()?;
+            let runs = SymbolRuns::decode(d, &reg.symbols)?;
+            let fine = id < reg.next_callback && reg.globals_live.insert(CallbackId::from_u32(id), runs).is_none();
+            if !fine {
+                return Err(snapshot_error(at, format!("global callback {id} is past the ids or listed twice")));
+            }
+        }
+        let next = u64::from(reg.next_callback);
+        let mut ranges = Vec::with_capacity(reg.jobs.len());
+        for (&id, job) in &reg.jobs {
+            let first = u64::from(job.first_callback.as_u32());
+            let end = first + u64::from(job.callbacks);
+            d.check(id <= reg.max_id && end <= next, || format!("job {id} is past the registry's next ids"))?;
+            if job.callbacks > 0 {
+                ranges.push((first, end));
+            }
+        }
+        ranges.sort_unstable();
+        d.check(ranges.windows(2).all(|w| w[0].1 <= w[1].0), || "two jobs claim the same callbacks".into())?;
+        d.check(reg.globals <= reg.next_callback, || "more global callbacks than callbacks".into())?;
+        Ok(reg)
+    }
+}
+
+impl JobRecord {
+    fn encode(&self, e: &mut Enc) {
+        let JobRecord { pgrp, label, agenda, subjobs, first_callback, callbacks, removed_reported, symbols } = self;
+        e.u64(*pgrp);
+        e.u32(label.as_u32());
+        match agenda {
+            Agenda::Range { first, len } => {
+                e.u8(0);
+                e.u32(*first);
+                e.u32(*len);
+            }
+            Agenda::Sorted(symbols) => {
+                e.u8(1);
+                e.len(symbols.len());
+                symbols.iter().for_each(|s| e.u32(s.as_u32()));
+            }
+        }
+        e.u64(*subjobs);
+        e.u32(first_callback.as_u32());
+        e.u32(*callbacks);
+        e.bool(*removed_reported);
+        symbols.encode(e);
+    }
+
+    fn decode(d: &mut Dec<'_>, interner: &Interner) -> Result<JobRecord, Error> {
+        let symbols = interner.len();
+        let pgrp = d.u64()?;
+        let at = d.offset();
+        let label = Symbol::from_u32(d.id(symbols, "symbol")?);
+        d.check(interner.is_live(label.as_u32()), || format!("label symbol at {at} is freed"))?;
+        let agenda = match d.tag(2, "agenda kind")? {
+            0 => {
+                let (first, len) = (d.u32()?, d.u32()?);
+                d.check(u64::from(first) + u64::from(len) <= symbols as u64, || "an agenda past the symbols".into())?;
+                Agenda::Range { first, len }
+            }
+            _ => {
+                let n = d.count(4)?;
+                let mut list = Vec::with_capacity(n);
+                for _ in 0..n {
+                    list.push(Symbol::from_u32(d.id(symbols, "symbol")?));
+                }
+                d.check(list.windows(2).all(|w| w[0] < w[1]), || "an agenda is not sorted".into())?;
+                Agenda::Sorted(list.into_boxed_slice())
+            }
+        };
+        Ok(JobRecord {
+            pgrp,
+            label,
+            agenda,
+            subjobs: d.u64()?,
+            first_callback: CallbackId::from_u32(d.u32()?),
+            callbacks: d.u32()?,
+            removed_reported: d.bool()?,
+            symbols: SymbolRuns::decode(d, interner)?,
+        })
+        .and_then(|job| {
+            let live = match &job.agenda {
+                Agenda::Range { first, len } => (*first..first + len).all(|s| interner.is_live(s)),
+                Agenda::Sorted(list) => list.iter().all(|s| interner.is_live(s.as_u32())),
+            };
+            d.check(live, || "an agenda names a freed symbol".into())?;
+            Ok(job)
+        })
+    }
+}
+
+/// A universal callback's trigger tree, as parsed.
+fn encode_expr(expr: &Expr, e: &mut Enc) {
+    match expr {
+        Expr::Atom(atom) => {
+            e.u8(0);
+            e.len(atom.span.start);
+            e.len(atom.span.end);
+            match &atom.kind {
+                AtomKind::Event { name, ty, context, extra } => {
+                    e.u8(0);
+                    encode_name(name, e);
+                    e.u8(*ty as u8);
+                    encode_context(context, e);
+                    match extra {
+                        Extra::None => e.u8(0),
+                        Extra::Any => e.u8(1),
+                        Extra::Name(n) => {
+                            e.u8(2);
+                            e.str(n);
+                        }
+                        Extra::Subjob(i) => {
+                            e.u8(3);
+                            e.u64(*i);
+                        }
+                    }
+                }
+                AtomKind::Clock { owner, schedule } => {
+                    e.u8(1);
+                    e.bool(owner.is_some());
+                    if let Some((name, context)) = owner {
+                        encode_name(name, e);
+                        encode_context(context, e);
+                    }
+                    match *schedule {
+                        Schedule::At(t) => {
+                            e.u8(0);
+                            e.u64(t);
+                        }
+                        Schedule::Every { start, every } => {
+                            e.u8(1);
+                            e.u64(start);
+                            e.u64(every);
+                        }
+                    }
+                }
+            }
+        }
+        Expr::And(xs) | Expr::Or(xs) => {
+            e.u8(if matches!(expr, Expr::And(_)) { 1 } else { 2 });
+            e.len(xs.len());
+            xs.iter().for_each(|x| encode_expr(x, e));
+        }
+    }
+}
+
+/// Decodes a trigger tree no deeper than `depth`, whose spans must lie in `source` and
+/// whose custom names must be registered: what the parser would have accepted.
+fn decode_expr(d: &mut Dec<'_>, depth: u32, custom: &CustomNames, source: &str) -> Result<Expr, Error> {
+    d.nested(depth, |d| match d.tag(3, "trigger node")? {
+        0 => {
+            let at = d.offset();
+            let (start, end) = (d.u64()?, d.u64()?);
+            let fits = |i: u64| usize::try_from(i).is_ok_and(|i| source.is_char_boundary(i));
+            if start > end || !fits(start) || !fits(end) {
+                return Err(snapshot_error(at, format!("the span {start}..{end} is not in its trigger")));
+            }
+            let span = Span::new(start as usize, end as usize);
+            let kind = match d.tag(2, "atom kind")? {
+                0 => {
+                    let name = decode_name(d, custom)?;
+                    let ty = EventType::ALL[d.tag(4, "event type")? as usize];
+                    let context = decode_context(d)?;
+                    let extra = match d.tag(4, "extra")? {
+                        0 => Extra::None,
+                        1 => Extra::Any,
+                        2 => Extra::Name(d.str()?.into()),
+                        _ => Extra::Subjob(d.u64()?),
+                    };
+                    AtomKind::Event { name, ty, context, extra }
+                }
+                _ => {
+                    let owner = if d.bool()? { Some((decode_name(d, custom)?, decode_context(d)?)) } else { None };
+                    let schedule = match d.tag(2, "schedule")? {
+                        0 => Schedule::At(d.u64()?),
+                        _ => {
+                            let start = d.u64()?;
+                            let every = d.u64()?;
+                            d.check(every > 0, || "a repeat every 0 seconds".into())?;
+                            Schedule::Every { start, every }
+                        }
+                    };
+                    AtomKind::Clock { owner, schedule }
+                }
+            };
+            Ok(Expr::Atom(Atom { kind, span }))
+        }
+        tag => {
+            let n = d.count(1)?;
+            d.check(n > 0, || "an empty AND or OR".into())?;
+            let xs = (0..n).map(|_| decode_expr(d, depth, custom, source)).collect::<Result<Vec<_>, _>>()?;
+            Ok(if tag == 1 { Expr::And(xs) } else { Expr::Or(xs) })
+        }
+    })
+}
+
+fn encode_name(name: &Name, e: &mut Enc) {
+    match name {
+        Name::Builtin(n) => {
+            e.u8(0);
+            e.u8(*n as u8);
+        }
+        Name::Custom(c) => {
+            e.u8(1);
+            e.str(c);
+        }
+    }
+}
+
+fn decode_name(d: &mut Dec<'_>, custom: &CustomNames) -> Result<Name, Error> {
+    Ok(match d.tag(2, "event name kind")? {
+        0 => Name::Builtin(EventName::ALL[d.tag(EventName::ALL.len() as u8, "event name")? as usize]),
+        _ => {
+            let at = d.offset();
+            let name = d.str()?;
+            if custom.get(name).is_none() {
+                return Err(snapshot_error(at, format!("`{name}` is not a registered event name")));
+            }
+            Name::Custom(name.into())
+        }
+    })
+}
+
+fn encode_context(context: &Context, e: &mut Enc) {
+    match context {
+        Context::SelfJob => e.u8(0),
+        Context::Parent => e.u8(1),
+        Context::Id(id) => {
+            e.u8(2);
+            e.u64(*id);
+        }
+        Context::Label(l) => {
+            e.u8(3);
+            e.str(l);
+        }
+    }
+}
+
+fn decode_context(d: &mut Dec<'_>) -> Result<Context, Error> {
+    Ok(match d.tag(4, "context")? {
+        0 => Context::SelfJob,
+        1 => Context::Parent,
+        2 => Context::Id(d.u64()?),
+        _ => {
+            let at = d.offset();
+            let label = d.str()?;
+            if !is_label(label) {
+                return Err(snapshot_error(at, format!("`{label}` is not a label")));
+            }
+            Context::Label(label.into())
+        }
+    })
 }

@@ -4,6 +4,7 @@
 
 use hashbrown::{HashMap, HashSet};
 
+use crate::engine::snapshot::{Dec, Enc};
 use crate::error::{Error, ErrorKind};
 use crate::front::ids::{ActionId, CallbackId, Symbol};
 use crate::front::intern::Interner;
@@ -297,5 +298,74 @@ pub(crate) fn names_parent(expr: &Expr) -> bool {
                 | AtomKind::Clock { owner: Some((_, Context::Parent)), .. }
         ),
         Expr::And(xs) | Expr::Or(xs) => xs.iter().any(names_parent),
+    }
+}
+
+// Snapshots (format: src/engine/snapshot.rs): the keys of the index and the kept facts.
+impl NameKey {
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        match self {
+            NameKey::Builtin(n) => {
+                e.u8(0);
+                e.u32(*n as u32);
+            }
+            NameKey::Custom(s) => {
+                e.u8(1);
+                e.u32(s.as_u32());
+            }
+        }
+    }
+
+    pub(crate) fn decode(d: &mut Dec<'_>, symbols: usize) -> Result<NameKey, Error> {
+        Ok(match d.tag(2, "event name kind")? {
+            0 => NameKey::Builtin(EventName::ALL[d.id(EventName::ALL.len(), "event name")? as usize]),
+            _ => NameKey::Custom(Symbol::from_u32(d.id(symbols, "symbol")?)),
+        })
+    }
+}
+
+impl Ctx {
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        match self {
+            Ctx::Job(id) => {
+                e.u8(0);
+                e.u64(*id);
+            }
+            Ctx::Label(g, l) => {
+                e.u8(1);
+                e.u64(*g);
+                e.u32(l.as_u32());
+            }
+            Ctx::Nobody => e.u8(2),
+        }
+    }
+
+    pub(crate) fn decode(d: &mut Dec<'_>, symbols: usize) -> Result<Ctx, Error> {
+        Ok(match d.tag(3, "context")? {
+            0 => Ctx::Job(d.u64()?),
+            1 => Ctx::Label(d.u64()?, Symbol::from_u32(d.id(symbols, "symbol")?)),
+            _ => Ctx::Nobody,
+        })
+    }
+}
+
+impl ExtraKey {
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        match self {
+            ExtraKey::None => e.u8(0),
+            ExtraKey::Any => e.u8(1),
+            ExtraKey::Sym(s) => {
+                e.u8(2);
+                e.u32(s.as_u32());
+            }
+        }
+    }
+
+    pub(crate) fn decode(d: &mut Dec<'_>, symbols: usize) -> Result<ExtraKey, Error> {
+        Ok(match d.tag(3, "extra")? {
+            0 => ExtraKey::None,
+            1 => ExtraKey::Any,
+            _ => ExtraKey::Sym(Symbol::from_u32(d.id(symbols, "symbol")?)),
+        })
     }
 }

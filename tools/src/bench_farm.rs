@@ -525,25 +525,7 @@ fn measure_with(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Figures, trigwire::Error> {
     let register_s = register(&mut engine, farm, progress)?;
-    let of = replay.events.map_or(farm.events_len(), |n| n.min(farm.events_len()));
-    let mut events = farm.events(replay.order).take(of as usize);
-    let mut chunk: Vec<Event> = Vec::with_capacity(REPLAY_CHUNK);
-    let mut tally = Tally::default();
-    let mut match_s = 0.0;
-    let step = (of / 50).max(1);
-    let mut next_report = step;
-    loop {
-        chunk.clear();
-        chunk.extend(events.by_ref().take(REPLAY_CHUNK));
-        if chunk.is_empty() {
-            break;
-        }
-        match_s += tally.replay(&mut engine, &chunk, replay.batch)?;
-        if tally.events >= next_report || tally.events == of {
-            progress(Progress::Replaying { done: tally.events, of });
-            next_report = tally.events + step;
-        }
-    }
+    let (tally, match_s) = replay_events(&mut engine, farm, replay, progress)?;
     let callbacks = farm.callbacks();
     let memory = engine.memory_usage();
     let bytes = memory.map(|m| m.total() as f64 / callbacks as f64);
@@ -558,6 +540,106 @@ fn measure_with(
         memory: memory.as_ref().map(breakdown),
         peak_rss_bytes: peak_rss_bytes(),
         huge_page_bytes: huge_page_bytes(),
+        checksum: tally.checksum,
+    })
+}
+
+/// Replays the farm's events; returns the tally and the seconds spent in the engine.
+fn replay_events(
+    engine: &mut impl Measured,
+    farm: &Farm,
+    replay: ReplayOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Tally, f64), trigwire::Error> {
+    let of = replay.events.map_or(farm.events_len(), |n| n.min(farm.events_len()));
+    let mut events = farm.events(replay.order).take(of as usize);
+    let mut chunk: Vec<Event> = Vec::with_capacity(REPLAY_CHUNK);
+    let mut tally = Tally::default();
+    let mut match_s = 0.0;
+    let step = (of / 50).max(1);
+    let mut next_report = step;
+    loop {
+        chunk.clear();
+        chunk.extend(events.by_ref().take(REPLAY_CHUNK));
+        if chunk.is_empty() {
+            break;
+        }
+        match_s += tally.replay(engine, &chunk, replay.batch)?;
+        if tally.events >= next_report || tally.events == of {
+            progress(Progress::Replaying { done: tally.events, of });
+            next_report = tally.events + step;
+        }
+    }
+    Ok((tally, match_s))
+}
+
+/// What saving and restoring a registered farm cost: the figures `trigwire bench
+/// --snapshot` adds.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SnapshotFigures {
+    /// Seconds to register the farm into the engine that is saved.
+    pub register_s: f64,
+    /// Seconds in [`trigwire::Engine::save_to_path`] (temporary file, fsync, rename).
+    pub save_s: f64,
+    /// Seconds in [`trigwire::Engine::restore_from_path`] (the file is likely cached).
+    pub restore_s: f64,
+    /// Seconds to read the file's bytes into memory and nothing else (`std::fs::read`,
+    /// right after the restore): the floor under `restore_s`.
+    pub read_s: f64,
+    /// `register_s / restore_s`.
+    pub restore_speedup: f64,
+    /// The snapshot file's size.
+    pub snapshot_bytes: u64,
+    /// [`trigwire::Engine::memory_usage`] total of the saved engine.
+    pub memory_bytes: u64,
+    /// `snapshot_bytes / memory_bytes`.
+    pub snapshot_to_memory: f64,
+    /// Firings of the events replayed on the restored engine.
+    pub firings: u64,
+    /// Their checksum, as [`Figures::checksum`]: equal to the registered engine's.
+    pub checksum: u64,
+}
+
+/// Registers `farm`, saves the engine to a file in `dir`, drops it, restores it from
+/// the file, and replays the farm's events on the restored engine.
+///
+/// # Errors
+/// What the engine rejects, or a file that cannot be written or read back.
+pub fn measure_snapshot(
+    farm: &Farm,
+    replay: ReplayOptions,
+    dir: &std::path::Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<SnapshotFigures, String> {
+    let mut engine = trigwire::Engine::default();
+    let register_s = register(&mut engine, farm, progress).map_err(|e| e.to_string())?;
+    let memory_bytes = engine.memory_usage().total() as u64;
+    let path = dir.join(format!("trigwire-bench-{}.state", std::process::id()));
+    let start = std::time::Instant::now();
+    engine.save_to_path(&path).map_err(|e| e.to_string())?;
+    let save_s = start.elapsed().as_secs_f64();
+    drop(engine);
+    let snapshot_bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
+    let start = std::time::Instant::now();
+    let restored = trigwire::Engine::restore_from_path(&path);
+    let restore_s = start.elapsed().as_secs_f64();
+    let start = std::time::Instant::now();
+    let read = std::fs::read(&path).map_err(|e| e.to_string())?;
+    let read_s = start.elapsed().as_secs_f64();
+    drop(read);
+    let _ = std::fs::remove_file(&path);
+    let mut engine = restored.map_err(|e| e.to_string())?;
+    let (tally, _) = replay_events(&mut engine, farm, replay, progress).map_err(|e| e.to_string())?;
+    Ok(SnapshotFigures {
+        register_s,
+        save_s,
+        restore_s,
+        read_s,
+        restore_speedup: register_s / restore_s.max(1e-12),
+        snapshot_bytes,
+        memory_bytes,
+        snapshot_to_memory: snapshot_bytes as f64 / memory_bytes.max(1) as f64,
+        firings: tally.firings,
         checksum: tally.checksum,
     })
 }

@@ -50,6 +50,14 @@ enum Command {
         /// MiB); a longer line is rejected without being read whole.
         #[arg(long)]
         max_line_bytes: Option<u64>,
+        /// Start from the engine state saved in this file (by `--save`) instead of a
+        /// fresh engine; the state holds the options above, so they cannot be given too.
+        #[arg(long, conflicts_with_all = ["retroactive", "start_time", "callbacks_conf", "event_names", "max_line_bytes"])]
+        load: Option<String>,
+        /// When the log ends, save the engine state to this file (atomically: the file
+        /// holds the old state or the new one, never a mix).
+        #[arg(long)]
+        save: Option<String>,
     },
     /// Print a trigger's canonical form and compiled circuit, or its error.
     Check {
@@ -116,6 +124,11 @@ struct BenchArgs {
     /// engine's memory_usage() and the peak RSS; with --write-log, write them as a log.
     #[arg(long)]
     churn: Option<u64>,
+    /// Also register the farm again, save it to a file in the temporary directory,
+    /// restore it and replay the events on the restored engine, reporting `save_s`,
+    /// `restore_s` and `snapshot_bytes` (under `snapshot`).
+    #[arg(long)]
+    snapshot: bool,
 }
 
 fn main() -> ExitCode {
@@ -131,12 +144,15 @@ fn main() -> ExitCode {
             metrics,
             timeline,
             max_line_bytes,
+            load,
+            save,
         } => {
             let mut config = Config { retroactive, start_time, ..Config::default() };
             if let Some(max) = max_line_bytes {
                 config.limits.line_bytes = max;
             }
-            run(file, batch, config, callbacks_conf, &event_names, metrics.as_deref(), timeline)
+            let files = Files { load, save, metrics, timeline };
+            run(file, batch, config, callbacks_conf, &event_names, files)
         }
         Command::Check { trigger, json } => check(trigger.as_deref(), json),
         Command::Demo { timeline } => demo(timeline.as_deref()),
@@ -157,11 +173,16 @@ fn run(
     config: Config,
     conf: Option<String>,
     event_names: &[String],
-    metrics: Option<&str>,
-    timeline: Option<String>,
+    files: Files,
 ) -> Result<ExitCode, String> {
-    let line_bytes = config.limits.line_bytes;
-    let mut engine = Engine::new(config);
+    let Files { load, save, metrics, timeline } = files;
+    let metrics = metrics.as_deref();
+    let mut engine = match &load {
+        Some(path) => Engine::restore_from_path(path).map_err(|e| format!("cannot load {path}: {}", e.message()))?,
+        None => Engine::new(config),
+    };
+    // The limits are part of a loaded state, the line limit with them.
+    let line_bytes = engine.limits().line_bytes;
     for name in event_names {
         engine.register_event_name(name).map_err(|e| e.message().to_string())?;
     }
@@ -174,10 +195,15 @@ fn run(
         None => Mode::OneByOne,
     };
     // The whole replay runs on a thread of the batch pool: see `on_pool_thread`.
+    let save = save.as_deref();
+    let saved = |engine: &Engine| match save {
+        Some(path) => engine.save_to_path(path).map_err(|e| format!("cannot save {path}: {}", e.message())),
+        None => Ok(()),
+    };
     trigwire::on_pool_thread(|| match timeline {
         None => {
             let metrics = metrics.map(|path| (path, Engine::metrics as fn(&Engine) -> trigwire::Metrics));
-            replay_log(file.as_deref(), engine, mode, line_bytes, metrics, |_| Ok(()))
+            replay_log(file.as_deref(), engine, mode, line_bytes, metrics, saved)
         }
         Some(page) => {
             // Fail before the replay, not after it, when the page cannot be written.
@@ -189,9 +215,21 @@ fn run(
             }
             let read: fn(&trigwire_tools::timeline::Recorder) -> trigwire::Metrics = |r| r.inner().metrics();
             let metrics = metrics.map(|path| (path, read));
-            replay_log(file.as_deref(), recorder, mode, line_bytes, metrics, |r| r.timeline().write_html(&page))
+            replay_log(file.as_deref(), recorder, mode, line_bytes, metrics, |r| {
+                r.timeline().write_html(&page)?;
+                saved(r.inner())
+            })
         }
     })
+}
+
+/// The files `trigwire run` reads its starting state from and writes besides its
+/// output: the final state, the metrics and the timeline page.
+struct Files {
+    load: Option<String>,
+    save: Option<String>,
+    metrics: Option<String>,
+    timeline: Option<String>,
 }
 
 /// Where `--metrics` writes, and how to read the metrics of what the log is replayed
@@ -200,7 +238,7 @@ type MetricsTo<'p, A> = Option<(&'p str, fn(&A) -> trigwire::Metrics)>;
 
 /// Replays the log onto `engine` (the engine, or the engine inside a timeline
 /// recorder), writes the metrics to `metrics`' file if given (on each metrics line and
-/// at the end), then hands the engine to `after` (which writes the timeline).
+/// at the end), then hands it to `after` (which writes the timeline and the state).
 fn replay_log<A: trigwire::Apply>(
     file: Option<&str>,
     engine: A,
@@ -458,17 +496,27 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
         same &= wire.firings == engine.firings;
         object.insert("wire".into(), serde_json::to_value(&wire).map_err(|e| e.to_string())?);
     }
+    if args.snapshot {
+        let dir = std::env::temp_dir();
+        let snap =
+            trigwire_tools::bench_farm::measure_snapshot(&farm, replay, &dir, &mut |p| show_progress("snapshot", p))?;
+        same &= snap.checksum == engine.checksum && snap.firings == engine.firings;
+        object.insert("snapshot".into(), serde_json::to_value(&snap).map_err(|e| e.to_string())?);
+    }
     if args.reference {
         let reference = measure(&farm, Subject::Reference, replay, &mut |p| show_progress("reference", p))
             .map_err(|e| e.to_string())?;
         let per_event = |f: &trigwire_tools::bench_farm::Figures| f.match_s / f.events.max(1) as f64;
         object.insert("speedup_vs_reference".into(), (per_event(&reference) / per_event(&engine).max(1e-12)).into());
-        same = reference.firings == engine.firings && reference.checksum == engine.checksum;
+        same &= reference.firings == engine.firings && reference.checksum == engine.checksum;
         object.insert("reference".into(), serde_json::to_value(&reference).map_err(|e| e.to_string())?);
     }
     println!("{report}");
     if !same {
-        eprintln!("error: the engine, the reference or the wire path disagree on the firings of the same farm");
+        eprintln!(
+            "error: the engine, the reference, the wire path or the restored engine disagree on the firings of \
+             the same farm"
+        );
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

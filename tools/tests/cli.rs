@@ -175,6 +175,98 @@ fn run_answers_each_line_before_reading_the_next() {
     }
 }
 
+/// The options of a conformance case (`config.json`) as `trigwire run` flags.
+fn case_flags(case: &std::path::Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(case.join("config.json")) else { return Vec::new() };
+    let v: serde_json::Value = serde_json::from_str(&text).expect("config.json is JSON");
+    let mut flags = Vec::new();
+    if v["retroactive"].as_bool() == Some(true) {
+        flags.push("--retroactive".to_string());
+    }
+    if let Some(t) = v["start_time"].as_u64() {
+        flags.extend(["--start-time".to_string(), t.to_string()]);
+    }
+    for n in v["event_names"].as_array().into_iter().flatten() {
+        flags.extend(["--event-name".to_string(), n.as_str().expect("a name").to_string()]);
+    }
+    flags
+}
+
+/// A run's stdout lines with their line numbers shifted by `by`.
+fn shifted(stdout: &[u8], by: u64) -> Vec<serde_json::Value> {
+    text(stdout)
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("JSON lines");
+            if let Some(n) = v.get("line").and_then(serde_json::Value::as_u64) {
+                v["line"] = (n + by).into();
+            }
+            v
+        })
+        .collect()
+}
+
+/// A log split anywhere and replayed in two runs, the first saving its state with
+/// `--save` and the second starting from it with `--load`, prints what one run prints
+/// (each run numbering its own lines), with the same exit status.
+#[test]
+fn a_log_split_anywhere_replays_in_two_runs_as_in_one() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
+    let dir = std::env::temp_dir().join(format!("trigwire-cli-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let state = dir.join("state");
+    let state = state.to_str().expect("UTF-8 path");
+    let mut splits = 0;
+    for name in [
+        "clock_repeat_and_backwards",
+        "custom_event_names",
+        "retroactive_releases_late_submissions",
+        "removal_and_unknown_jobs",
+        "time_as_farms_keep_it",
+        "spec7_3_and_per_frame",
+    ] {
+        let case = root.join(name);
+        let log = std::fs::read_to_string(case.join("log.jsonl")).expect("log.jsonl");
+        let flags = case_flags(&case);
+        let mut args: Vec<&str> = vec!["run"];
+        args.extend(flags.iter().map(String::as_str));
+        let whole = trigwire(&args, &log);
+        let lines: Vec<&str> = log.lines().collect();
+        for cut in 0..=lines.len() {
+            let head: String = lines[..cut].iter().map(|l| format!("{l}\n")).collect();
+            let tail: String = lines[cut..].iter().map(|l| format!("{l}\n")).collect();
+            let mut first_args = args.clone();
+            first_args.extend(["--save", state]);
+            let first = trigwire(&first_args, &head);
+            assert!(first.status.code().is_some_and(|c| c < 2), "{name} cut {cut}: {}", text(&first.stderr));
+            let second = trigwire(&["run", "--load", state], &tail);
+            let mut got = shifted(&first.stdout, 0);
+            got.extend(shifted(&second.stdout, cut as u64));
+            assert_eq!(got, shifted(&whole.stdout, 0), "{name} split after line {cut}");
+            let rejected = |o: &Output| o.status.code() == Some(1);
+            assert_eq!(rejected(&first) || rejected(&second), rejected(&whole), "{name} cut {cut}: exit status");
+            splits += 1;
+        }
+    }
+    assert!(splits > 40, "{splits} splits tried");
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[test]
+fn a_bad_state_file_is_refused_with_its_byte() {
+    let dir = std::env::temp_dir().join(format!("trigwire-cli-bad-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let state = dir.join("state");
+    std::fs::write(&state, b"TRIGWIRE\x01\x00\x00\x00CONF").expect("write");
+    let out = trigwire(&["run", "--load", state.to_str().expect("UTF-8")], "");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("cannot load") && err.contains("snapshot byte 16"), "{err}");
+    let out = trigwire(&["run", "--load", state.to_str().expect("UTF-8"), "--retroactive"], "");
+    assert_eq!(out.status.code(), Some(2), "the state holds the options: {}", text(&out.stderr));
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
 #[test]
 fn demo_says_which_event_completed_each_release() {
     let out = trigwire(&["demo"], "");

@@ -5,8 +5,10 @@
 //! "submission_atoms": N, "line_bytes": N}}`). Each case
 //! runs through every execution mode: one event at a time, batches of 1, 3 and 4096
 //! events, and the channel pipeline (whose outcomes are compared with `Engine::apply`
-//! one command at a time, the memory figures of metrics aside). The reference replays
-//! each case too, explain and metrics lines included. Adding a case is adding a directory; `UPDATE_EXPECT=1 cargo test
+//! one command at a time, the memory figures of metrics aside), and cut in two at
+//! pseudo-random lines with the engine saved and restored in between (see
+//! [`cut_and_restored`]). The reference replays each case too, explain and metrics
+//! lines included. Adding a case is adding a directory; `UPDATE_EXPECT=1 cargo test
 //! --test conformance` writes the expected output of new or changed cases.
 
 use std::path::{Path, PathBuf};
@@ -75,6 +77,44 @@ fn replay_compiled(case: &Path, log: &[u8], mode: Mode) -> Vec<Value> {
     let mut replay = Replay::new(engine);
     replay.limit_lines(line_bytes);
     values(&replay.run_bytes(log, mode))
+}
+
+/// The log replayed in two runs: the first `cut` lines, then the engine saved to bytes
+/// and restored into a fresh replay of the rest, whose line numbers are shifted back by
+/// `cut` (each run counts its own lines, as `trigwire run --load` does).
+fn cut_and_restored(case: &Path, log: &[u8], cut: usize, mode: Mode) -> Vec<Value> {
+    let body = log.strip_suffix(b"\n").unwrap_or(log);
+    let lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+    let cut = cut.min(lines.len());
+    let join = |part: &[&[u8]]| part.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect::<Vec<u8>>();
+    let engine = compiled(case);
+    let line_bytes = engine.limits().line_bytes;
+    let mut first = Replay::new(engine);
+    first.limit_lines(line_bytes);
+    let mut got = values(&first.run_bytes(&join(&lines[..cut]), mode));
+    let mut bytes = Vec::new();
+    first.engine().save(&mut bytes).expect("saving to memory");
+    let restored = Engine::restore(&bytes[..]).expect("a saved engine restores");
+    assert_eq!(restored.limits(), first.engine().limits(), "the limits are state");
+    let mut second = Replay::new(restored);
+    second.limit_lines(line_bytes);
+    for mut v in values(&second.run_bytes(&join(&lines[cut..]), mode)) {
+        if let Some(n) = v.get("line").and_then(Value::as_u64) {
+            v["line"] = (n + cut as u64).into();
+        }
+        got.push(v);
+    }
+    got
+}
+
+/// Cut points for a case: three, spread pseudo-randomly over its lines by its name.
+fn cuts(name: &str, lines: usize) -> [usize; 3] {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let n = lines as u64 + 1;
+    [h % n, (h >> 21) % n, (h >> 42) % n].map(|c| c as usize)
 }
 
 /// The log's commands (blank and undecodable lines left out) through the pipeline from
@@ -163,6 +203,17 @@ fn conformance() {
             if got != expected {
                 failures.push(format!(
                     "{name} ({mode:?}):\n--- expected\n{}--- got\n{}",
+                    render(&expected),
+                    render(&got)
+                ));
+            }
+        }
+        let lines = log.iter().filter(|&&b| b == b'\n').count();
+        for (cut, mode) in cuts(&name, lines).into_iter().zip([Mode::OneByOne, Mode::Batch(3), Mode::Batch(4096)]) {
+            let got = cut_and_restored(case, &log, cut, mode);
+            if got != expected {
+                failures.push(format!(
+                    "{name} (saved and restored after line {cut}, {mode:?}):\n--- expected\n{}--- got\n{}",
                     render(&expected),
                     render(&got)
                 ));

@@ -1,10 +1,10 @@
 //! Differential test: the compiled engine against the reference semantics on random
 //! farms (submissions with labels, groups, parents, agendas, subjobs, dependencies and
 //! random triggers; events; clock moves; removals; global callbacks), in both the
-//! edge-triggered and the retroactive modes, one event at a time and in batches;
-//! explanations, metrics and the operator's satisfy and re-arm among them. Any
-//! difference in output lines (submissions, warnings, firings, targets, explanations,
-//! counters, errors) fails.
+//! edge-triggered and the retroactive modes, one event at a time and in batches, and
+//! with the engine saved and restored after a random line; explanations, metrics and
+//! the operator's satisfy and re-arm among them. Any difference in output lines
+//! (submissions, warnings, firings, targets, explanations, counters, errors) fails.
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -171,13 +171,31 @@ fn log(steps: &[Value]) -> String {
     out
 }
 
-fn compare(steps: &[Value], retroactive: bool) -> Result<(), TestCaseError> {
+fn compare(steps: &[Value], retroactive: bool, cut: prop::sample::Index) -> Result<(), TestCaseError> {
     let text = log(steps);
     let config = Config { retroactive, ..Config::default() };
     let expected = values(&Replay::new(Reference::new(config)).run_bytes(text.as_bytes(), Mode::OneByOne));
     for mode in [Mode::OneByOne, Mode::Batch(2), Mode::Batch(64)] {
         let got = values(&Replay::new(Engine::new(config)).run_bytes(text.as_bytes(), mode));
         prop_assert_eq!(&got, &expected, "mode {:?}, log:\n{}", mode, text);
+    }
+    // Saved and restored after a random line: the rest of the log answers the same.
+    let lines: Vec<&str> = text.lines().collect();
+    let cut = cut.index(lines.len() + 1);
+    let join = |part: &[&str]| part.iter().map(|l| format!("{l}\n")).collect::<String>();
+    for mode in [Mode::OneByOne, Mode::Batch(64)] {
+        let mut first = Replay::new(Engine::new(config));
+        let mut got = values(&first.run_bytes(join(&lines[..cut]).as_bytes(), mode));
+        let mut bytes = Vec::new();
+        first.engine().save(&mut bytes).expect("saving to memory");
+        let restored = Engine::restore(&bytes[..]).expect("a saved engine restores");
+        for mut v in values(&Replay::new(restored).run_bytes(join(&lines[cut..]).as_bytes(), mode)) {
+            if let Some(n) = v.get("line").and_then(Value::as_u64) {
+                v["line"] = (n + cut as u64).into();
+            }
+            got.push(v);
+        }
+        prop_assert_eq!(&got, &expected, "saved and restored after line {}, mode {:?}, log:\n{}", cut, mode, text);
     }
     Ok(())
 }
@@ -186,8 +204,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
-    fn engine_matches_reference(steps in farm(), retroactive in any::<bool>()) {
-        compare(&steps, retroactive)?;
+    fn engine_matches_reference(steps in farm(), retroactive in any::<bool>(), cut in any::<prop::sample::Index>()) {
+        compare(&steps, retroactive, cut)?;
     }
 }
 

@@ -67,6 +67,11 @@ fn callbacks_conf() {
     replay("callbacks_conf", props::check_callbacks_conf);
 }
 
+#[test]
+fn restore() {
+    replay("restore", props::check_restore);
+}
+
 /// The properties themselves can fail: a wrong round trip is caught.
 #[test]
 fn strip_spans_compares_trees_not_positions() {
