@@ -130,7 +130,9 @@ pub mod qube {
     pub use crate::host::conf::{load_callbacks_conf, parse_callbacks_conf, ConfEntry, ConfError, UniversalCallback};
 }
 
-pub use engine::{explain, on_pool_thread, BatchFiring, Compiled, Config, Engine, MemoryUsage, Stats, Submission};
+pub use engine::{
+    explain, on_pool_thread, BatchFiring, CatchUp, Compiled, Config, Engine, MemoryUsage, Refire, Stats, Submission,
+};
 pub use error::{Error, ErrorKind, WireFault};
 pub use front::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};
 pub use front::registry::{Action, Limits};

@@ -14,12 +14,12 @@
 //! (engines holding wide circuits take the sequential path, see `batch.rs`). The loop
 //! is generic over that difference, so each path compiles to its own copy of it.
 
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 
 use super::catalog::{Catalog, KindId, CHUNK, DEAD_KIND};
-use super::postings::Posting;
+use super::postings::{Posting, WILD};
 use super::prefetch::prefetch;
-use crate::front::ids::CallbackId;
+use crate::front::ids::{CallbackId, Symbol};
 use crate::front::model::{Cause, RawFiring};
 use crate::front::registry::Registry;
 
@@ -36,6 +36,11 @@ pub(super) struct CallbackState {
 const DEAD: CallbackState = CallbackState { kind: DEAD_KIND, count: 0, latch: 0 };
 
 impl CallbackState {
+    /// How many times it has fired.
+    pub(super) fn count(&self) -> u32 {
+        self.count
+    }
+
     /// Whether a callback with these latches fires now: its circuit is true and its
     /// count is under its maximum. If so, counts the firing and returns it. `hint` is
     /// the owner run of the previous firing (see [`Catalog::owner`]).
@@ -44,13 +49,25 @@ impl CallbackState {
     /// called it out of line, and `cargo bench --bench engine -- fanout/trigwire/1M
     /// --quick` went from 55.6-60.8 ms (the two loops of before) to 58.3-74.2 ms; inlined,
     /// 50.5-56.7 ms (interleaved runs on a shared 2-core machine).
+    ///
+    /// `again` is asked last, with the count, under [`crate::Refire::OnRise`] only.
     #[inline(always)]
-    fn fire(&mut self, cb: CallbackId, latch: &[u64], fire: &FireCtx<'_>, hint: &mut usize) -> Option<RawFiring> {
+    fn fire(
+        &mut self,
+        cb: CallbackId,
+        latch: &[u64],
+        fire: &FireCtx<'_>,
+        hint: &mut usize,
+        again: impl FnOnce(u32) -> bool,
+    ) -> Option<RawFiring> {
         if !fire.catalog.template(self.kind).is_true(latch) {
             return None;
         }
         let action = fire.catalog.action(self.kind);
         if fire.reg.action(action).maximum.is_some_and(|m| u64::from(self.count) >= m) {
+            return None;
+        }
+        if fire.on_rise && !again(self.count) {
             return None;
         }
         self.count = self.count.saturating_add(1);
@@ -61,10 +78,38 @@ impl CallbackState {
 }
 
 /// What deciding a firing reads besides the callback's own state.
+#[derive(Clone, Copy)]
 pub(super) struct FireCtx<'a> {
     pub(super) catalog: &'a Catalog,
     pub(super) reg: &'a Registry,
     pub(super) cause: Cause,
+    /// [`crate::Refire::OnRise`] is in force.
+    pub(super) on_rise: bool,
+    /// The event's job and item (its extra), for `on_rise`; `None` for ticks,
+    /// registration and job events.
+    pub(super) item: Option<(u64, Symbol)>,
+}
+
+/// Under [`crate::Refire::OnRise`], the (slot, job, item) through which each callback's
+/// `*` atoms have caused a firing of it (spec §9): part of the state, kept beside the
+/// 16-byte states and only for callbacks that have such firings.
+pub(super) type SeenItems = HashMap<CallbackId, HashSet<(u32, u64, Symbol)>>;
+
+/// The rule of `on-rise`: a callback that has not fired fires (its trigger has just
+/// risen); one that has fires again only if one of its `*` atoms in `run` met an item
+/// new to it. The items of a firing are recorded.
+#[inline(never)]
+fn again(seen: &mut SeenItems, cb: CallbackId, run: &[Posting], item: Option<(u64, Symbol)>, count: u32) -> bool {
+    let Some((job, item)) = item else { return count == 0 };
+    let mut wild = run.iter().filter(|p| p.slot & WILD != 0).map(|p| (p.bit(), job, item)).peekable();
+    if wild.peek().is_none() {
+        return count == 0;
+    }
+    if count > 0 && seen.get(&cb).is_some_and(|set| wild.clone().all(|k| set.contains(&k))) {
+        return false;
+    }
+    seen.entry(cb).or_default().extend(wild);
+    true
 }
 
 /// The latch words of circuits wider than 64 atoms, by callback.
@@ -76,6 +121,8 @@ pub(super) struct Callbacks {
     pub(super) chunks: Vec<Option<Box<[CallbackState]>>>,
     live_in_chunk: Vec<u32>,
     pub(super) wide: WideLatches,
+    /// Under `on-rise`: the items that caused firings, by callback.
+    pub(super) seen: SeenItems,
 }
 
 impl Callbacks {
@@ -115,6 +162,7 @@ impl Callbacks {
         }
         *state = DEAD;
         self.wide.remove(&cb);
+        self.seen.remove(&cb);
         self.live_in_chunk[c] -= 1;
         if self.live_in_chunk[c] == 0 {
             self.chunks[c] = None;
@@ -124,7 +172,7 @@ impl Callbacks {
 
     /// The whole table as one shard, starting from owner run `hint`.
     pub fn whole(&mut self, hint: usize) -> Shard<'_, &mut WideLatches> {
-        Shard { chunks: &mut self.chunks, first: 0, wide: &mut self.wide, hint, checked: 0 }
+        Shard { chunks: &mut self.chunks, first: 0, wide: &mut self.wide, seen: Some(&mut self.seen), hint, checked: 0 }
     }
 
     /// Bytes of states, chunk tables and wide latches.
@@ -135,6 +183,8 @@ impl Callbacks {
             + self.live_in_chunk.capacity() * std::mem::size_of::<u32>()
             + self.wide.capacity() * (std::mem::size_of::<(CallbackId, Box<[u64]>)>() + 1)
             + self.wide.values().map(|w| w.len() * std::mem::size_of::<u64>()).sum::<usize>()
+            + self.seen.capacity() * (std::mem::size_of::<(CallbackId, HashSet<(u32, u64, Symbol)>)>() + 1)
+            + self.seen.values().map(|s| s.capacity() * (std::mem::size_of::<(u32, u64, Symbol)>() + 1)).sum::<usize>()
     }
 }
 
@@ -171,6 +221,9 @@ pub(super) struct Shard<'a, W> {
     pub(super) chunks: &'a mut [Option<Box<[CallbackState]>>],
     pub(super) first: usize,
     pub(super) wide: W,
+    /// The `on-rise` items, on the sequential path; a parallel task has none (batches
+    /// under `on-rise` take the sequential path).
+    pub(super) seen: Option<&'a mut SeenItems>,
     /// The owner run of the last firing (see [`Catalog::owner`]); any value is correct.
     pub(super) hint: usize,
     /// Callback circuits evaluated.
@@ -180,7 +233,7 @@ pub(super) struct Shard<'a, W> {
 impl<'a> Shard<'a, Narrow> {
     /// A parallel task's shard: `chunks` hold ids from `first` on.
     pub fn narrow(chunks: &'a mut [Option<Box<[CallbackState]>>], first: usize) -> Self {
-        Shard { chunks, first, wide: Narrow, hint: 0, checked: 0 }
+        Shard { chunks, first, wide: Narrow, seen: None, hint: 0, checked: 0 }
     }
 }
 
@@ -207,19 +260,21 @@ impl<W: Wide> Shard<'_, W> {
             i += len;
             let Some(state) = state_mut(self.chunks, self.first, cb) else { continue };
             self.checked += 1;
+            let seen = &mut self.seen;
+            let again = |count| seen.as_deref_mut().is_some_and(|seen| again(seen, cb, run, fire.item, count));
             let fired = match self.wide.words(cb) {
                 Some(words) => {
                     for p in run {
-                        words[(p.slot / 64) as usize] |= 1 << (p.slot % 64);
+                        words[(p.bit() / 64) as usize] |= 1 << (p.bit() % 64);
                     }
-                    state.fire(cb, words, fire, &mut self.hint)
+                    state.fire(cb, words, fire, &mut self.hint, again)
                 }
                 None => {
                     for p in run {
-                        state.latch |= 1 << p.slot;
+                        state.latch |= 1 << (p.slot % 64);
                     }
                     let latch = [state.latch];
-                    state.fire(cb, &latch, fire, &mut self.hint)
+                    state.fire(cb, &latch, fire, &mut self.hint, again)
                 }
             };
             if let Some(firing) = fired {

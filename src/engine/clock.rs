@@ -1,37 +1,75 @@
-//! Clock atoms of the compiled engine: a map of one-shot times and a heap of repeats.
+//! Clock atoms of the compiled engine: one-shot times by (time, owner) and a queue of
+//! repeats.
 //!
-//! Moving the clock pops only what is due, so its cost is proportional to the ticks
-//! due, not to the number of clock triggers registered.
+//! Moving the clock visits only what is due, so its cost is proportional to the ticks
+//! due, not to the number of clock triggers registered. Each timer is filed under its
+//! owner job, so removing a job frees its timers at once instead of leaving them until
+//! they come due (issue 12, item 6): a job's one-shot atoms sharing a time are one list,
+//! found by `(time, owner)`, and its repeats are found by their ids.
+//!
+//! # The tick limit (spec §5, issue 12 item 1)
+//!
+//! [`Timers::catch_up`] counts what [`crate::Limits::ticks_per_move`] bounds: the ticks
+//! a move fires beyond the first of each repeat atom (its catch-up), for callbacks that
+//! can still fire, at most the firings each has left. A one-shot atom comes due once in
+//! its life and a repeat atom's first tick in a move is one visit per registered timer,
+//! like an event's postings: both are work that registration already paid for, so they
+//! are not counted (the one-shot atoms of 1,000 jobs x 1,000 frames due at one instant
+//! cost nothing against the limit). Catch-up is what a long clock jump amplifies, so it is
+//! what the limit bounds. A move of one second has no catch-up (no interval is shorter),
+//! so it always passes: no sequence of inputs can leave the clock unable to advance.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use hashbrown::HashMap;
 
 use super::postings::Posting;
 use crate::front::ids::CallbackId;
 
+/// A pending repeat atom: its posting, interval, next tick and owner job (0: global).
 #[derive(Clone, Copy, Debug)]
 struct Repeat {
     posting: Posting,
+    /// 0 marks a free entry.
     every: u64,
+    next: u64,
+    owner: u64,
+}
+
+/// What a job owns among the timers: the times of its one-shot lists and its repeats.
+/// Entries may be stale (a list that came due, a repeat freed); removal checks.
+#[derive(Clone, Debug, Default)]
+struct Owned {
+    times: Vec<u64>,
+    repeats: Vec<u32>,
 }
 
 /// Pending clock atoms.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Timers {
-    at: BTreeMap<u64, Vec<Posting>>,
-    heap: BinaryHeap<Reverse<(u64, u32)>>,
+    /// One-shot atoms by (time, owner job).
+    at: BTreeMap<(u64, u64), Vec<Posting>>,
+    /// Repeats by (next tick, id).
+    queue: BTreeSet<(u64, u32)>,
     repeats: Vec<Repeat>,
     free: Vec<u32>,
+    /// By owner job (globals, owner 0, are never removed and not filed).
+    owned: HashMap<u64, Owned>,
 }
 
 impl Timers {
-    pub fn at(&mut self, time: u64, posting: Posting) {
-        self.at.entry(time).or_default().push(posting);
+    /// Schedules a one-shot atom of `owner`'s callback at `time`.
+    pub fn at(&mut self, time: u64, owner: u64, posting: Posting) {
+        let list = self.at.entry((time, owner)).or_default();
+        if list.is_empty() && owner != 0 {
+            self.owned.entry(owner).or_default().times.push(time);
+        }
+        list.push(posting);
     }
 
-    /// Schedules a repeat whose first pending tick is `next`.
-    pub fn every(&mut self, next: u64, every: u64, posting: Posting) {
-        let r = Repeat { posting, every };
+    /// Schedules a repeat of `owner`'s callback whose first pending tick is `next`.
+    pub fn every(&mut self, next: u64, every: u64, owner: u64, posting: Posting) {
+        let r = Repeat { posting, every, next, owner };
         let id = match self.free.pop() {
             Some(id) => {
                 self.repeats[id as usize] = r;
@@ -42,41 +80,48 @@ impl Timers {
                 (self.repeats.len() - 1) as u32
             }
         };
-        self.heap.push(Reverse((next, id)));
+        self.queue.insert((next, id));
+        if owner != 0 {
+            self.owned.entry(owner).or_default().repeats.push(id);
+        }
     }
 
-    /// Counts the atom ticks due up to `to` for live callbacks, dropping dead repeats.
-    /// Stops counting once past `limit`.
-    pub fn due(&mut self, to: u64, limit: u64, live: &dyn Fn(CallbackId) -> bool) -> u64 {
+    /// The catch-up ticks of a move to `to` (see the module docs): for each repeat due
+    /// by `to` whose callback `remaining` says can still fire (`Some(firings left)`),
+    /// its ticks beyond the first, at most the firings left. Stops once past `limit`.
+    pub fn catch_up(&self, to: u64, limit: u64, remaining: &dyn Fn(CallbackId) -> Option<u64>) -> u64 {
         let mut n: u64 = 0;
-        for list in self.at.range(..=to).map(|(_, l)| l) {
-            n += list.iter().filter(|p| live(p.cb)).count() as u64;
-            if n > limit {
-                return n;
+        for &(next, id) in self.queue.range(..=(to, u32::MAX)) {
+            let r = &self.repeats[id as usize];
+            if let Some(left) = remaining(r.posting.cb) {
+                n = n.saturating_add(((to - next) / r.every).min(left));
+                if n > limit {
+                    break;
+                }
             }
         }
-        let mut kept = Vec::new();
-        while let Some(&Reverse((next, id))) = self.heap.peek() {
-            if next > to || n > limit {
-                break;
-            }
-            self.heap.pop();
-            let r = self.repeats[id as usize];
-            if live(r.posting.cb) {
-                n = n.saturating_add(((to - next) / r.every).saturating_add(1));
-                kept.push(Reverse((next, id)));
-            } else {
-                self.free.push(id);
-            }
-        }
-        self.heap.extend(kept);
         n
+    }
+
+    /// Catch-up `once`: moves every repeat due by `to` to its last tick at or before
+    /// `to`, so that it fires once in the move, at that tick.
+    pub fn skip_to_last(&mut self, to: u64) {
+        let due: Vec<(u64, u32)> = self.queue.range(..=(to, u32::MAX)).copied().collect();
+        for (next, id) in due {
+            let r = &mut self.repeats[id as usize];
+            let last = next + (to - next) / r.every * r.every;
+            if last != next {
+                self.queue.remove(&(next, id));
+                r.next = last;
+                self.queue.insert((last, id));
+            }
+        }
     }
 
     /// The earliest pending tick, if any is at or before `to`.
     pub fn next_due(&self, to: u64) -> Option<u64> {
-        let a = self.at.keys().next().copied();
-        let b = self.heap.peek().map(|r| r.0 .0);
+        let a = self.at.keys().next().map(|k| k.0);
+        let b = self.queue.first().map(|k| k.0);
         let t = match (a, b) {
             (Some(a), Some(b)) => a.min(b),
             (t, None) | (None, t) => t?,
@@ -84,33 +129,87 @@ impl Timers {
         (t <= to).then_some(t)
     }
 
-    /// Moves every atom due at exactly `t` into `out`, rescheduling repeats.
-    pub fn take(&mut self, t: u64, out: &mut Vec<Posting>, live: &dyn Fn(CallbackId) -> bool) {
-        if let Some(list) = self.at.remove(&t) {
-            out.extend(list);
+    /// Moves every atom due at exactly `t` into `out`, rescheduling repeats whose
+    /// callback can still fire and freeing the others.
+    pub fn take(&mut self, t: u64, out: &mut Vec<Posting>, can_fire: &dyn Fn(CallbackId) -> bool) {
+        while let Some(entry) = self.at.first_entry() {
+            if entry.key().0 != t {
+                break;
+            }
+            out.extend(entry.remove());
         }
-        while let Some(&Reverse((next, id))) = self.heap.peek() {
+        while let Some(&(next, id)) = self.queue.first() {
             if next != t {
                 break;
             }
-            self.heap.pop();
+            self.queue.pop_first();
             let r = self.repeats[id as usize];
-            if !live(r.posting.cb) {
-                self.free.push(id);
+            if !can_fire(r.posting.cb) {
+                self.release(id);
                 continue;
             }
             out.push(r.posting);
             match t.checked_add(r.every) {
-                Some(n) => self.heap.push(Reverse((n, id))),
-                None => self.free.push(id),
+                Some(n) => {
+                    self.repeats[id as usize].next = n;
+                    self.queue.insert((n, id));
+                }
+                None => self.release(id),
             }
+        }
+        self.shrink_if_idle();
+    }
+
+    /// Frees every timer of `owner`'s callbacks (a removed job).
+    pub fn remove_owner(&mut self, owner: u64) {
+        let Some(mut owned) = self.owned.remove(&owner) else { return };
+        for t in owned.times {
+            self.at.remove(&(t, owner));
+        }
+        owned.repeats.sort_unstable();
+        owned.repeats.dedup();
+        for id in owned.repeats {
+            let r = self.repeats[id as usize];
+            if r.every != 0 && r.owner == owner {
+                self.queue.remove(&(r.next, id));
+                self.release(id);
+            }
+        }
+        self.shrink_if_idle();
+    }
+
+    fn release(&mut self, id: u32) {
+        self.repeats[id as usize].every = 0;
+        self.free.push(id);
+    }
+
+    /// Gives back the repeat table and owner map once nothing is pending in them.
+    fn shrink_if_idle(&mut self) {
+        if !self.repeats.is_empty() && self.free.len() == self.repeats.len() {
+            self.repeats = Vec::new();
+            self.free = Vec::new();
+        }
+        if self.owned.capacity() > 64 && self.owned.len() < self.owned.capacity() / 4 {
+            self.owned.shrink_to(self.owned.len() * 2);
         }
     }
 
-    /// Bytes held by pending timers.
+    /// Clock atoms pending: one-shot postings and repeats.
+    pub fn pending(&self) -> usize {
+        self.at.values().map(Vec::len).sum::<usize>() + self.queue.len()
+    }
+
+    /// Bytes held by pending timers (B-tree entries counted at twice their size, for the
+    /// nodes' slack and links).
     pub fn heap_bytes(&self) -> usize {
-        let at: usize = self.at.values().map(|l| l.capacity() * std::mem::size_of::<Posting>() + 48).sum();
-        at + self.heap.capacity() * 16 + self.repeats.capacity() * std::mem::size_of::<Repeat>()
+        let at: usize = self.at.values().map(|l| l.capacity() * std::mem::size_of::<Posting>() + 2 * 40).sum();
+        let owned: usize =
+            self.owned.values().map(|o| o.times.capacity() * 8 + o.repeats.capacity() * 4).sum::<usize>()
+                + self.owned.capacity() * (std::mem::size_of::<(u64, Owned)>() + 1);
+        at + self.queue.len() * 2 * 12
+            + self.repeats.capacity() * std::mem::size_of::<Repeat>()
+            + self.free.capacity() * 4
+            + owned
     }
 }
 

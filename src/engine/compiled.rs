@@ -8,14 +8,14 @@ use super::clock::{first_tick_after, Timers};
 use super::facts::Facts;
 use super::index::Index;
 use super::memory::MemoryUsage;
-use super::postings::Posting;
+use super::postings::{Posting, WILD};
 use super::scratch::Scratch;
-use crate::front::ids::CallbackId;
+use crate::front::ids::{CallbackId, Symbol};
 use crate::front::model::{Cause, RawFiring};
 use crate::front::plan::CallbackRef;
 use crate::front::registry::{JobRecord, Registry, ResolvedEvent};
-use crate::front::resolve::Slot;
-use crate::syntax::Schedule;
+use crate::front::resolve::{ExtraKey, Slot};
+use crate::syntax::{EventType, Schedule};
 
 /// Counters for tests and benchmarks: they measure work without timing it.
 ///
@@ -47,13 +47,15 @@ pub struct Compiled {
     now: u64,
     /// Postings of removed callbacks still in the index (swept in bulk).
     dead_postings: usize,
+    /// `Refire::OnRise` is in force (see `callbacks.rs`).
+    on_rise: bool,
     stats: Stats,
 }
 
 impl Compiled {
-    /// An empty matcher whose clock is at `now`.
-    pub(super) fn starting_at(now: u64) -> Compiled {
-        Compiled { now, ..Compiled::default() }
+    /// An empty matcher whose clock is at `now`, with `on_rise` re-firing or not.
+    pub(super) fn starting_at(now: u64, on_rise: bool) -> Compiled {
+        Compiled { now, on_rise, ..Compiled::default() }
     }
     /// Work counters since creation.
     pub fn stats(&self) -> Stats {
@@ -87,20 +89,23 @@ impl Compiled {
         self.catalog.note_owner(cb.id, cb.owner.unwrap_or(0), cb.index);
         self.callbacks.insert(cb.id, kind, words);
         for (slot, atom) in cb.slots.iter().enumerate() {
-            let posting = Posting { cb: cb.id, slot: slot as u32 };
+            let mut posting = Posting { cb: cb.id, slot: slot as u32 };
             let set = match atom {
                 Slot::Event(term) => {
+                    if term.extra == ExtraKey::Any && term.ty != EventType::Job {
+                        posting.slot |= WILD;
+                    }
                     self.index.insert(term, posting);
                     facts.is_some_and(|f| f.satisfies(term, reg))
                 }
                 Slot::Clock(Schedule::At(t)) if *t <= self.now => true,
                 Slot::Clock(Schedule::At(t)) => {
-                    self.timers.at(*t, posting);
+                    self.timers.at(*t, cb.owner.unwrap_or(0), posting);
                     false
                 }
                 Slot::Clock(Schedule::Every { start, every }) => {
                     if let Some(next) = first_tick_after(*start, *every, self.now) {
-                        self.timers.every(next, *every, posting);
+                        self.timers.every(next, *every, cb.owner.unwrap_or(0), posting);
                     }
                     false
                 }
@@ -121,7 +126,20 @@ impl Compiled {
         hint: &mut usize,
         out: &mut Vec<RawFiring>,
     ) {
-        let fire = FireCtx { catalog: &self.catalog, reg, cause };
+        self.apply_item(reg, postings, cause, None, hint, out);
+    }
+
+    /// [`Compiled::apply`] for an event bringing `item` (its job and extra).
+    fn apply_item(
+        &mut self,
+        reg: &Registry,
+        postings: &[Posting],
+        cause: Cause,
+        item: Option<(u64, Symbol)>,
+        hint: &mut usize,
+        out: &mut Vec<RawFiring>,
+    ) {
+        let fire = FireCtx { catalog: &self.catalog, reg, cause, on_rise: self.on_rise, item };
         let mut all = self.callbacks.whole(*hint);
         all.apply(postings, &fire, |firing| out.push(firing));
         *hint = all.hint;
@@ -140,7 +158,7 @@ impl Compiled {
         scratch.postings.clear();
         self.index.event_postings(ev, &mut scratch.postings);
         self.stats.postings_touched += scratch.postings.len() as u64;
-        self.apply(reg, &scratch.postings, cause, &mut scratch.owner_hint, out);
+        self.apply_item(reg, &scratch.postings, cause, item_of(ev), &mut scratch.owner_hint, out);
     }
 
     /// Processes events in order, tagging each firing with its event's position: exactly
@@ -152,7 +170,7 @@ impl Compiled {
         scratch: &mut Scratch,
         out: &mut Vec<RawBatchFiring>,
     ) {
-        let fire = FireCtx { catalog: &self.catalog, reg, cause: Cause::Event };
+        let fire = FireCtx { catalog: &self.catalog, reg, cause: Cause::Event, on_rise: self.on_rise, item: None };
         let mut all = self.callbacks.whole(scratch.owner_hint);
         let work = batch::process(&self.index, &mut all, &fire, evs, &mut scratch.batch, out);
         scratch.owner_hint = all.hint;
@@ -161,27 +179,55 @@ impl Compiled {
         self.stats.parallel_batches += u64::from(work.parallel);
     }
 
-    /// Counts the clock-atom ticks due up to `to`, stopping past `limit`.
-    pub(super) fn due_ticks(&mut self, to: u64, limit: u64) -> u64 {
-        let callbacks = &self.callbacks;
-        self.timers.due(to, limit, &|cb| callbacks.is_live(cb))
+    /// How many more times `cb` may fire: `None` once it cannot (removed, or at its
+    /// maximum), `Some(u64::MAX)` without a maximum.
+    fn firings_left(&self, reg: &Registry, cb: CallbackId) -> Option<u64> {
+        let state = self.callbacks.state(cb)?;
+        match reg.action(self.catalog.action(state.kind)).maximum {
+            None => Some(u64::MAX),
+            Some(m) => m.checked_sub(u64::from(state.count())).filter(|&left| left > 0),
+        }
     }
 
-    /// Moves the clock to `to`, firing each due tick in order.
-    pub(super) fn advance(&mut self, reg: &Registry, to: u64, scratch: &mut Scratch, out: &mut Vec<RawFiring>) {
+    /// The catch-up ticks a move to `to` would fire (see `clock.rs`), stopping past
+    /// `limit`.
+    pub(super) fn catch_up_ticks(&self, reg: &Registry, to: u64, limit: u64) -> u64 {
+        self.timers.catch_up(to, limit, &|cb| self.firings_left(reg, cb))
+    }
+
+    /// Moves the clock to `to`, firing each due tick in order; with `once`, each repeat
+    /// atom due fires once, at its last tick up to `to`.
+    pub(super) fn advance(
+        &mut self,
+        reg: &Registry,
+        to: u64,
+        once: bool,
+        scratch: &mut Scratch,
+        out: &mut Vec<RawFiring>,
+    ) {
+        if once {
+            self.timers.skip_to_last(to);
+        }
         while let Some(t) = self.timers.next_due(to) {
             let due = &mut scratch.postings;
             due.clear();
-            let callbacks = &self.callbacks;
-            self.timers.take(t, due, &|cb| callbacks.is_live(cb));
+            let mut timers = std::mem::take(&mut self.timers);
+            timers.take(t, due, &|cb| self.firings_left(reg, cb).is_some());
+            self.timers = timers;
             due.sort_unstable();
             self.apply(reg, &scratch.postings, Cause::Tick(t), &mut scratch.owner_hint, out);
         }
         self.now = to;
     }
 
-    /// Drops a removed job's callbacks.
-    pub(super) fn remove(&mut self, record: &JobRecord) {
+    /// Clock atoms pending.
+    pub(super) fn pending_timers(&self) -> usize {
+        self.timers.pending()
+    }
+
+    /// Drops removed job `id`'s callbacks and timers.
+    pub(super) fn remove(&mut self, id: u64, record: &JobRecord) {
+        self.timers.remove_owner(id);
         let first = record.first_callback.as_usize();
         for id in first..first + record.callbacks as usize {
             let cb = CallbackId::new(id).expect("ids fit u32");
@@ -216,4 +262,9 @@ impl Compiled {
             ..MemoryUsage::default()
         }
     }
+}
+
+/// The job and item an event brings to `*` atoms (see `callbacks.rs`).
+pub(super) fn item_of(ev: &ResolvedEvent) -> Option<(u64, Symbol)> {
+    ev.extra.map(|x| (ev.job, x))
 }

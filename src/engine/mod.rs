@@ -78,6 +78,43 @@ pub struct Config {
     /// real time starts here, so that the first clock move to the current time does not
     /// count every repeat tick since 2000 (which [`Limits::ticks_per_move`] rejects).
     pub start_time: u64,
+    /// Whether a callback whose trigger is already true fires again on later matching
+    /// events (spec §9, "Re-firing"). Default [`Refire::EachMatch`], as Qube does.
+    pub refire: Refire,
+    /// How a clock move catches up on the repeat ticks it passes (spec §9, "Time").
+    /// Default [`CatchUp::All`].
+    pub catch_up: CatchUp,
+}
+
+/// The re-firing policy (spec §9): what a callback does on an event that matches one of
+/// its atoms while its trigger is already true.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Refire {
+    /// Qube's rule (spec §3): fire again on every matching event, up to the maximum. A
+    /// retried frame re-runs its unblock; an OR fires again when its other branch is met.
+    #[default]
+    EachMatch,
+    /// Fire only when the trigger goes from false to true; since latches are never
+    /// cleared, that is once. But an atom whose extra is `*` still fires once per
+    /// distinct item it matches (work name, instance or host, of the event's job): a
+    /// fired callback fires again for an event matching one of its `*` atoms with an
+    /// item that has not yet caused a firing of it through that atom. A retried frame
+    /// does not re-fire. The items that caused firings are kept per callback, until the
+    /// callback is removed; event extras are interned (as with `retroactive`) so that
+    /// every item has a name.
+    OnRise,
+}
+
+/// Repeat catch-up (spec §9): what a clock move does with the repeat ticks it passes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CatchUp {
+    /// Every tick passed fires, in time order (spec §5); a move may fire at most
+    /// [`Limits::ticks_per_move`] ticks beyond the first of each repeat atom.
+    #[default]
+    All,
+    /// Each repeat atom due fires once per move, at its last tick up to the new time;
+    /// the ticks before it are skipped. A move then never exceeds the tick limit.
+    Once,
 }
 
 /// An accepted submission.
@@ -128,6 +165,8 @@ pub struct Engine {
     matcher: Compiled,
     facts: Option<Facts>,
     now: u64,
+    refire: Refire,
+    catch_up: CatchUp,
     // Scratch: reused buffers only.
     scratch: Scratch,
 }
@@ -140,6 +179,8 @@ impl Clone for Engine {
             matcher: self.matcher.clone(),
             facts: self.facts.clone(),
             now: self.now,
+            refire: self.refire,
+            catch_up: self.catch_up,
             scratch: Scratch::default(),
         }
     }
@@ -157,9 +198,11 @@ impl Engine {
         let facts = config.retroactive.then(Facts::default);
         Engine {
             reg: Registry::new(config.limits),
-            matcher: Compiled::starting_at(config.start_time),
+            matcher: Compiled::starting_at(config.start_time, config.refire == Refire::OnRise),
             facts,
             now: config.start_time,
+            refire: config.refire,
+            catch_up: config.catch_up,
             scratch: Scratch::default(),
         }
     }
@@ -322,7 +365,7 @@ impl Engine {
         let mut resolved = Vec::with_capacity(events.len());
         let mut positions = Vec::with_capacity(events.len());
         for (i, e) in events.enumerate() {
-            match self.reg.resolve_event(e, self.facts.is_some()) {
+            match self.reg.resolve_event(e, self.interns_extras()) {
                 Ok(ev) => {
                     resolved.push(ev);
                     positions.push(i);
@@ -343,8 +386,14 @@ impl Engine {
         rejected
     }
 
+    /// Whether events intern their extras: kept facts and `on-rise` items name every
+    /// item, including ones no trigger named yet.
+    fn interns_extras(&self) -> bool {
+        self.facts.is_some() || self.refire == Refire::OnRise
+    }
+
     fn dispatch(&mut self, event: &Event, cause: Cause, out: &mut Vec<RawFiring>) -> Result<(), Error> {
-        let ev = self.reg.resolve_event(event, self.facts.is_some())?;
+        let ev = self.reg.resolve_event(event, self.interns_extras())?;
         let from = out.len();
         self.matcher.event(&self.reg, &ev, cause, &mut self.scratch, out);
         for firing in &mut out[from..] {
@@ -359,8 +408,12 @@ impl Engine {
     /// Moves the clock to Qube time `to`, firing every due tick in time order.
     ///
     /// # Errors
-    /// A move back in time, or more ticks than [`Limits::ticks_per_move`]; nothing
-    /// changes then.
+    /// A move back in time, or (with [`CatchUp::All`]) one whose repeat atoms would fire
+    /// more than [`Limits::ticks_per_move`] ticks beyond the first tick of each, counting
+    /// only callbacks that can still fire (not removed, under their maximum) and at most
+    /// the firings each has left; nothing changes then. One-shot atoms and each repeat's
+    /// first tick are not counted, so a move of one second always passes and the clock
+    /// can always advance (see `src/engine/clock.rs`).
     ///
     /// # Performance
     /// Proportional to the ticks due, not to the number of clock triggers.
@@ -379,14 +432,19 @@ impl Engine {
             return Ok(());
         }
         let limit = self.reg.limits.ticks_per_move;
-        let due = self.matcher.due_ticks(to, limit);
-        if due > limit {
+        let once = self.catch_up == CatchUp::Once;
+        // Only catch-up counts (see `clock.rs`): a move of one second always passes.
+        if !once && self.matcher.catch_up_ticks(&self.reg, to, limit) > limit {
             return Err(Error::new(
                 ErrorKind::TooManyTicks { limit },
-                format!("moving the clock to {to} would fire more than the limit of {limit} ticks"),
+                format!(
+                    "moving the clock from {} to {to} would fire more than the limit of {limit} repeat ticks \
+                     beyond the first of each repeat; a shorter move passes (one second always does)",
+                    self.now
+                ),
             ));
         }
-        self.matcher.advance(&self.reg, to, &mut self.scratch, out);
+        self.matcher.advance(&self.reg, to, once, &mut self.scratch, out);
         self.now = to;
         Ok(())
     }
@@ -404,7 +462,7 @@ impl Engine {
             self.publishing(out, |engine, raw| engine.dispatch(&removed, Cause::Removed(id), raw))?;
         }
         let record = self.reg.remove(id)?;
-        self.matcher.remove(&record);
+        self.matcher.remove(id, &record);
         Ok(())
     }
 
@@ -452,6 +510,12 @@ impl Engine {
     /// that is the form they are kept in.
     pub fn label(&self, job: u64) -> Option<&str> {
         self.reg.jobs.get(&job).map(|r| self.reg.symbols.resolve(r.label))
+    }
+
+    /// Clock atoms pending (one-shot atoms not yet due and repeats): a removed job's go
+    /// with it.
+    pub fn pending_timers(&self) -> usize {
+        self.matcher.pending_timers()
     }
 
     /// How many jobs are live.

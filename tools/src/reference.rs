@@ -19,8 +19,8 @@ use trigwire::syntax::{
     parse, Atom, AtomKind, Context, CustomNames, EventName, Expr, Extra, Name, ParseErrorKind, Schedule, Span,
 };
 use trigwire::{
-    Action, Apply, CallbackSpec, Cause, Command, Config, Event, EventExtra, Firing, JobSpec, Language, Outcome,
-    Submission, Target,
+    Action, Apply, CallbackSpec, CatchUp, Cause, Command, Config, Event, EventExtra, Firing, JobSpec, Language,
+    Outcome, Refire, Submission, Target,
 };
 use trigwire::{Error, ErrorKind};
 
@@ -90,6 +90,20 @@ struct Callback {
     next: Vec<Option<u64>>,
     count: u64,
     alive: bool,
+    /// With `on-rise`: the (atom, job, item) that caused its firings through `*` atoms.
+    seen: Vec<Seen>,
+}
+
+/// An atom's position, an event's job and its item (work or host name, or instance).
+type Seen = (usize, u64, String);
+
+/// The item an event's extra names, if any.
+fn item(extra: &EventExtra) -> Option<String> {
+    match extra {
+        EventExtra::None => None,
+        EventExtra::Work(s) | EventExtra::Host(s) => Some(s.clone()),
+        EventExtra::Subjob(i) => Some(i.to_string()),
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -249,24 +263,40 @@ impl Reference {
             return Ok(());
         }
         let limit = self.config.limits.ticks_per_move;
-        if self.ticks_due(to) > limit {
+        let once = self.config.catch_up == CatchUp::Once;
+        if !once && self.catch_up_due(to) > limit {
             return Err(Error::new(
                 ErrorKind::TooManyTicks { limit },
-                format!("moving the clock to {to} would fire more than the limit of {limit} ticks"),
+                format!("moving the clock to {to} would fire more than the limit of {limit} repeat ticks"),
             ));
         }
+        if once {
+            // Each repeat atom due fires once, at its last tick up to `to`.
+            for cb in self.callbacks.iter_mut().filter(|c| c.alive) {
+                for k in 0..cb.atoms.len() {
+                    if let (AtomKind::Clock { schedule: Schedule::Every { every, .. }, .. }, Some(t)) =
+                        (&cb.atoms[k], cb.next[k])
+                    {
+                        if t <= to {
+                            cb.next[k] = Some(t + (to - t) / every * every);
+                        }
+                    }
+                }
+            }
+        }
         loop {
+            // Callbacks that cannot fire any more (at their maximum) tick no more.
             let t = self
                 .callbacks
                 .iter()
-                .filter(|c| c.alive)
+                .filter(|c| c.alive && can_fire(c))
                 .flat_map(|c| c.next.iter().flatten().copied())
                 .filter(|&t| t <= to)
                 .min();
             let Some(t) = t else { break };
             for id in 0..self.callbacks.len() {
                 let cb = &mut self.callbacks[id];
-                if !cb.alive {
+                if !cb.alive || !can_fire(cb) {
                     continue;
                 }
                 let mut hit = false;
@@ -282,7 +312,7 @@ impl Reference {
                     };
                 }
                 if hit {
-                    self.try_fire(id, Cause::Tick(t), None, out);
+                    self.try_fire(id, Cause::Tick(t), None, &[], out);
                 }
             }
         }
@@ -310,6 +340,7 @@ impl Reference {
             cb.latch = Vec::new();
             cb.next = Vec::new();
             cb.atoms = Vec::new();
+            cb.seen = Vec::new();
         }
         Ok(())
     }
@@ -511,6 +542,7 @@ impl Reference {
                 next,
                 count: 0,
                 alive: true,
+                seen: Vec::new(),
             });
         }
     }
@@ -532,7 +564,7 @@ impl Reference {
             }
         }
         for id in preset {
-            self.try_fire(id, Cause::Registration, None, out);
+            self.try_fire(id, Cause::Registration, None, &[], out);
         }
     }
 
@@ -568,11 +600,18 @@ impl Reference {
             if hits.is_empty() {
                 continue;
             }
+            // The items this event brings to the callback's `*` atoms (spec §9,
+            // "Re-firing"): (atom, job, item).
+            let wild: Vec<Seen> = hits
+                .iter()
+                .filter(|&&k| matches!(&cb.atoms[k], AtomKind::Event { extra: Extra::Any, .. }))
+                .filter_map(|&k| item(&event.extra).map(|i| (k, event.job, i)))
+                .collect();
             for k in hits {
                 self.callbacks[id].latch[k] = true;
             }
             let target = self.target(id, event);
-            self.try_fire(id, cause, target, out);
+            self.try_fire(id, cause, target, &wild, out);
         }
         if self.config.retroactive {
             self.history.push(event.clone());
@@ -625,10 +664,24 @@ impl Reference {
     }
 
     /// Fires callback `id` once if its trigger is true and its count under its maximum.
-    fn try_fire(&mut self, id: usize, cause: Cause, target: Option<Target>, out: &mut Vec<Firing>) {
+    /// With `on-rise`, a callback that has fired fires again only when `wild` (the
+    /// `*` atoms this event matched, with its job and item) holds an item that has not
+    /// caused a firing of it through that atom.
+    fn try_fire(&mut self, id: usize, cause: Cause, target: Option<Target>, wild: &[Seen], out: &mut Vec<Firing>) {
+        let on_rise = self.config.refire == Refire::OnRise;
         let cb = &mut self.callbacks[id];
         if !eval(&cb.expr, &cb.latch, &mut 0) || cb.action.maximum.is_some_and(|m| cb.count >= m) {
             return;
+        }
+        if on_rise {
+            if cb.count > 0 && wild.iter().all(|w| cb.seen.contains(w)) {
+                return;
+            }
+            for w in wild {
+                if !cb.seen.contains(w) {
+                    cb.seen.push(w.clone());
+                }
+            }
         }
         cb.count += 1;
         out.push(Firing {
@@ -644,26 +697,35 @@ impl Reference {
 
     // -- clock -------------------------------------------------------------------------
 
-    /// The atom ticks a move to `to` would fire. Atoms of one callback with the same
-    /// schedule are one atom: they are set together.
-    fn ticks_due(&self, to: u64) -> u64 {
+    /// The catch-up ticks a move to `to` would fire: for each repeat schedule of a
+    /// callback that can still fire, its ticks up to `to` beyond the first, at most the
+    /// firings the callback has left. Atoms of one callback with the same schedule are
+    /// one atom: they are set together.
+    fn catch_up_due(&self, to: u64) -> u64 {
         let mut n: u64 = 0;
-        for cb in self.callbacks.iter().filter(|c| c.alive) {
+        for cb in self.callbacks.iter().filter(|c| c.alive && can_fire(c)) {
+            let left = cb.action.maximum.map_or(u64::MAX, |m| m - cb.count);
             let mut seen: Vec<Schedule> = Vec::new();
             for (k, atom) in cb.atoms.iter().enumerate() {
-                let (AtomKind::Clock { schedule, .. }, Some(t)) = (atom, cb.next[k]) else { continue };
+                let (AtomKind::Clock { schedule: schedule @ Schedule::Every { every, .. }, .. }, Some(t)) =
+                    (atom, cb.next[k])
+                else {
+                    continue;
+                };
                 if t > to || seen.contains(schedule) {
                     continue;
                 }
                 seen.push(*schedule);
-                n = n.saturating_add(match schedule {
-                    Schedule::Every { every, .. } => ((to - t) / every).saturating_add(1),
-                    Schedule::At(_) => 1,
-                });
+                n = n.saturating_add(((to - t) / every).min(left));
             }
         }
         n
     }
+}
+
+/// Whether `cb` is under its maximum.
+fn can_fire(cb: &Callback) -> bool {
+    cb.action.maximum.map_or(true, |m| cb.count < m)
 }
 
 impl Apply for Reference {
