@@ -195,7 +195,7 @@ impl Default for Engine {
 impl Engine {
     /// A compiled engine with `config`.
     pub fn new(config: Config) -> Engine {
-        let facts = config.retroactive.then(Facts::default);
+        let facts = config.retroactive.then(|| Facts::new(config.limits.facts));
         Engine {
             reg: Registry::new(config.limits),
             matcher: Compiled::starting_at(config.start_time, config.refire == Refire::OnRise),
@@ -463,6 +463,10 @@ impl Engine {
         }
         let record = self.reg.remove(id)?;
         self.matcher.remove(id, &record);
+        // Retention of kept facts: a removed job's go with it (see `facts.rs`).
+        if let Some(facts) = &mut self.facts {
+            facts.forget_job(id);
+        }
         Ok(())
     }
 
@@ -516,6 +520,12 @@ impl Engine {
     /// with it.
     pub fn pending_timers(&self) -> usize {
         self.matcher.pending_timers()
+    }
+
+    /// With `retroactive`: how many facts are kept, and how many the cap
+    /// ([`Limits::facts`]) has evicted so far, oldest first. `None` without it.
+    pub fn kept_facts(&self) -> Option<(usize, u64)> {
+        self.facts.as_ref().map(|f| (f.len(), f.evicted()))
     }
 
     /// How many jobs are live.

@@ -181,11 +181,15 @@ pub struct Limits {
     /// for hours. Not consulted with `CatchUp::Once`, where every repeat fires at most
     /// once per move.
     pub ticks_per_move: u64,
+    /// Most facts kept for `retroactive` (an event keeps one, or two for a work,
+    /// subjob or host event). Default 1,000,000 (about 100 MB); one more evicts the
+    /// oldest, first recorded first. Facts about a job are dropped when it is removed.
+    pub facts: u64,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { parse: ParseLimits::default(), subjobs: 1_000_000, ticks_per_move: 1_000_000 }
+        Limits { parse: ParseLimits::default(), subjobs: 1_000_000, ticks_per_move: 1_000_000, facts: 1_000_000 }
     }
 }
 

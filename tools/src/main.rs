@@ -38,6 +38,18 @@ enum Command {
         /// Register a custom event name (repeatable).
         #[arg(long = "event-name")]
         event_names: Vec<String>,
+        /// Re-firing policy: `each-match` (Qube's: fire on every matching event while
+        /// the trigger is true) or `on-rise` (fire when the trigger becomes true, and
+        /// once per new item of a `*` atom).
+        #[arg(long, value_enum, default_value_t = RefireArg::EachMatch)]
+        refire: RefireArg,
+        /// Repeat catch-up after a clock move: `all` ticks passed, or `once` per repeat
+        /// atom per move.
+        #[arg(long, value_enum, default_value_t = CatchUpArg::All)]
+        catch_up: CatchUpArg,
+        /// With `--retroactive`: most facts kept; one more evicts the oldest.
+        #[arg(long, default_value_t = trigwire::Limits::default().facts)]
+        max_facts: u64,
     },
     /// Print a trigger's canonical form and compiled circuit, or its error.
     Check {
@@ -92,11 +104,56 @@ struct BenchArgs {
     write_log: Option<String>,
 }
 
+/// `--refire`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RefireArg {
+    EachMatch,
+    OnRise,
+}
+
+impl From<RefireArg> for trigwire::Refire {
+    fn from(a: RefireArg) -> Self {
+        match a {
+            RefireArg::EachMatch => trigwire::Refire::EachMatch,
+            RefireArg::OnRise => trigwire::Refire::OnRise,
+        }
+    }
+}
+
+/// `--catch-up`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CatchUpArg {
+    All,
+    Once,
+}
+
+impl From<CatchUpArg> for trigwire::CatchUp {
+    fn from(a: CatchUpArg) -> Self {
+        match a {
+            CatchUpArg::All => trigwire::CatchUp::All,
+            CatchUpArg::Once => trigwire::CatchUp::Once,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { file, batch, retroactive, start_time, callbacks_conf, event_names } => {
-            let config = Config { retroactive, start_time, ..Config::default() };
+        Command::Run {
+            file,
+            batch,
+            retroactive,
+            start_time,
+            callbacks_conf,
+            event_names,
+            refire,
+            catch_up,
+            max_facts,
+        } => {
+            let mut config = Config { retroactive, start_time, ..Config::default() };
+            config.refire = refire.into();
+            config.catch_up = catch_up.into();
+            config.limits.facts = max_facts;
             run(file, batch, config, callbacks_conf, &event_names)
         }
         Command::Check { trigger } => check(&trigger),

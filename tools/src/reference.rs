@@ -16,7 +16,8 @@ use std::sync::Arc;
 use trigwire::ids::CallbackId;
 use trigwire::qube::{parse_dependency, CodeLevel, LinkKind};
 use trigwire::syntax::{
-    parse, Atom, AtomKind, Context, CustomNames, EventName, Expr, Extra, Name, ParseErrorKind, Schedule, Span,
+    parse, Atom, AtomKind, Context, CustomNames, EventName, EventType, Expr, Extra, Name, ParseErrorKind, Schedule,
+    Span,
 };
 use trigwire::{
     Action, Apply, CallbackSpec, CatchUp, Cause, Command, Config, Event, EventExtra, Firing, JobSpec, Language,
@@ -51,8 +52,10 @@ pub struct Reference {
     max_id: u64,
     globals: u32,
     now: u64,
-    /// Every accepted event, in order, when `retroactive` is on.
-    history: Vec<Event>,
+    /// The facts kept when `retroactive` is on, oldest first: an event keeps one, or
+    /// two for an event with an item (under `*` and under the item), and no duplicate;
+    /// at most `Limits::facts`, the oldest evicted first; a removed job's are dropped.
+    history: Vec<Fact>,
 }
 
 /// A live job.
@@ -92,6 +95,23 @@ struct Callback {
     alive: bool,
     /// With `on-rise`: the (atom, job, item) that caused its firings through `*` atoms.
     seen: Vec<Seen>,
+}
+
+/// A fact kept for `retroactive`.
+#[derive(Clone, Debug, PartialEq)]
+struct Fact {
+    job: u64,
+    name: Name,
+    ty: EventType,
+    extra: FactExtra,
+}
+
+/// What a fact is kept under: no extra (job events), `*`, or the event's item.
+#[derive(Clone, Debug, PartialEq)]
+enum FactExtra {
+    None,
+    Any,
+    Item(String),
 }
 
 /// An atom's position, an event's job and its item (work or host name, or instance).
@@ -267,7 +287,11 @@ impl Reference {
         if !once && self.catch_up_due(to) > limit {
             return Err(Error::new(
                 ErrorKind::TooManyTicks { limit },
-                format!("moving the clock to {to} would fire more than the limit of {limit} repeat ticks"),
+                format!(
+                    "moving the clock from {} to {to} would fire more than the limit of {limit} repeat ticks \
+                     beyond the first of each repeat; a shorter move passes (one second always does)",
+                    self.now
+                ),
             ));
         }
         if once {
@@ -334,6 +358,8 @@ impl Reference {
         }
         let job =
             self.jobs.remove(&id).ok_or_else(|| Error::new(ErrorKind::UnknownJob, format!("job {id} is not live")))?;
+        // What happened to a removed job is forgotten with it.
+        self.history.retain(|f| f.job != id);
         for cb in job.callbacks {
             let cb = &mut self.callbacks[cb as usize];
             cb.alive = false;
@@ -555,7 +581,7 @@ impl Reference {
             if self.config.retroactive {
                 for k in 0..self.callbacks[id].atoms.len() {
                     let cb = &self.callbacks[id];
-                    let known = self.history.iter().any(|e| self.atom_matches(&cb.atoms[k], cb.owner, e));
+                    let known = self.history.iter().any(|f| self.fact_matches(&cb.atoms[k], cb.owner, f));
                     self.callbacks[id].latch[k] |= known;
                 }
             }
@@ -614,7 +640,26 @@ impl Reference {
             self.try_fire(id, cause, target, &wild, out);
         }
         if self.config.retroactive {
-            self.history.push(event.clone());
+            let extras = match item(&event.extra) {
+                None => vec![FactExtra::None],
+                Some(i) => vec![FactExtra::Any, FactExtra::Item(i)],
+            };
+            for extra in extras {
+                // Names compare ignoring case: one fact, however the event spells it.
+                let name = match &event.name {
+                    Name::Custom(c) => Name::Custom(c.to_ascii_lowercase().into()),
+                    n => n.clone(),
+                };
+                let fact = Fact { job: event.job, name, ty: event.event_type(), extra };
+                if !self.history.contains(&fact) {
+                    self.history.push(fact);
+                }
+            }
+            let cap = usize::try_from(self.config.limits.facts).unwrap_or(usize::MAX);
+            if self.history.len() > cap {
+                let excess = self.history.len() - cap;
+                self.history.drain(..excess);
+            }
         }
         Ok(())
     }
@@ -635,6 +680,25 @@ impl Reference {
             _ => false,
         };
         name_ok && *ty == event.event_type() && extra_ok && self.context_is(context, owner, event.job)
+    }
+
+    /// Whether a kept fact satisfies an event atom of a callback of `owner` now: as
+    /// [`Reference::atom_matches`], but a `*` atom needs a fact kept under `*`.
+    fn fact_matches(&self, atom: &AtomKind, owner: Option<Owner>, fact: &Fact) -> bool {
+        let AtomKind::Event { name, ty, context, extra } = atom else { return false };
+        let name_ok = match (name, &fact.name) {
+            (Name::Builtin(EventName::Done), Name::Builtin(n)) => n.is_terminal(),
+            (Name::Builtin(a), Name::Builtin(b)) => a == b,
+            (Name::Custom(a), Name::Custom(b)) => a.eq_ignore_ascii_case(b),
+            _ => false,
+        };
+        let extra_ok = match (extra, &fact.extra) {
+            (Extra::None, FactExtra::None) | (Extra::Any, FactExtra::Any) => true,
+            (Extra::Name(a), FactExtra::Item(b)) => **a == **b,
+            (Extra::Subjob(a), FactExtra::Item(b)) => a.to_string() == *b,
+            _ => false,
+        };
+        name_ok && *ty == fact.ty && extra_ok && self.context_is(context, owner, fact.job)
     }
 
     /// Whether `context`, seen from `owner`, names `job` now.
