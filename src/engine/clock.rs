@@ -169,7 +169,8 @@ impl Timers {
         owned.repeats.sort_unstable();
         owned.repeats.dedup();
         for id in owned.repeats {
-            let r = self.repeats[id as usize];
+            // A stale id may be free, reused by another owner, or past a shrunk table.
+            let Some(&r) = self.repeats.get(id as usize) else { continue };
             if r.every != 0 && r.owner == owner {
                 self.queue.remove(&(r.next, id));
                 self.release(id);
