@@ -13,8 +13,10 @@
 //!   (jobs, labels, actions, symbols, universal callbacks), the clock, the kept facts
 //!   (`facts.rs`) and the compiled matcher ([`Compiled`], `compiled.rs`): the catalog
 //!   of templates, kinds and owner runs (`catalog.rs`, `circuit.rs`), the callback
-//!   states and wide latches (`callbacks.rs`), the term index (`index.rs`, `exact.rs`),
-//!   the timers (`clock.rs`) and the count of postings awaiting a sweep.
+//!   states, wide latches and `on-rise` items (`callbacks.rs`), the term index
+//!   (`index.rs`, `exact.rs`), the timers filed by owner job (`clock.rs`) and the count
+//!   of postings awaiting a sweep; and the options that decide answers: `refire`,
+//!   `catch_up` and the limits (`Limits::ticks_per_move`, `Limits::facts`).
 //! - **Scratch** (`scratch.rs`), buffers and hints that are only reused for speed: one
 //!   event's postings, the batch buffers, the owner-run hint, the firing buffers. The
 //!   engine owns one [`scratch::Scratch`] beside its state and passes it by `&mut` to
