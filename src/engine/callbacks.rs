@@ -33,6 +33,9 @@ pub(super) struct CallbackState {
     latch: u64,
 }
 
+// The `on-rise` items live beside the states, never in them.
+const _: () = assert!(std::mem::size_of::<CallbackState>() == 16);
+
 const DEAD: CallbackState = CallbackState { kind: DEAD_KIND, count: 0, latch: 0 };
 
 impl CallbackState {
