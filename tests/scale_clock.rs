@@ -70,14 +70,17 @@ fn an_exhausted_global_repeat_does_not_reject_a_long_jump() {
     assert_eq!(e.now(), thirteen_days);
     assert_eq!(out.len(), 3);
 
-    // One that has not used up its maximum counts at most the firings it has left...
+    // One that has not used up its maximum counts every catch-up tick (while its
+    // trigger is false each tick is visited without firing), so it is refused...
     let mut e = Engine::default();
-    let spec = CallbackSpec { maximum: Some(1_000), ..CallbackSpec::qube("globalrepeat-0-1", "mail-status") };
+    let spec =
+        CallbackSpec { maximum: Some(1_000), ..CallbackSpec::qube("globalrepeat-0-1 && globaltime-99", "mail-status") };
     e.add_global(&spec, &mut out).expect("valid global");
     out.clear();
-    e.advance_clock(thirteen_days, &mut out).expect("at most 999 catch-up ticks");
-    assert_eq!(out.len(), 1_000);
-    // ... and one without a maximum is refused, as before, with the clock where it was.
+    e.advance_clock(thirteen_days, &mut out).expect_err("1,123,209 catch-up ticks, all visited");
+    assert_eq!(e.now(), 0);
+    assert!(out.is_empty());
+    // ... as one without a maximum is, with the clock where it was.
     let mut e = Engine::default();
     e.add_global(&CallbackSpec::qube("globalrepeat-0-1", "mail-status"), &mut out).expect("valid global");
     let err = e.advance_clock(thirteen_days, &mut out).expect_err("1,036,809 catch-up ticks");

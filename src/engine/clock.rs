@@ -11,7 +11,9 @@
 //!
 //! [`Timers::catch_up`] counts what [`crate::Limits::ticks_per_move`] bounds: the ticks
 //! a move fires beyond the first of each repeat atom (its catch-up), for callbacks that
-//! can still fire, at most the firings each has left. A one-shot atom comes due once in
+//! can still fire (live, under their maximum; a repeat of one that cannot is dropped
+//! when it comes due). A callback's firings left do not cap the count: while its trigger
+//! is false, every tick is visited without firing, so each is work. A one-shot atom comes due once in
 //! its life and a repeat atom's first tick in a move is one visit per registered timer,
 //! like an event's postings: both are work that registration already paid for, so they
 //! are not counted (the one-shot atoms of 1,000 jobs x 1,000 frames due at one instant
@@ -87,14 +89,14 @@ impl Timers {
     }
 
     /// The catch-up ticks of a move to `to` (see the module docs): for each repeat due
-    /// by `to` whose callback `remaining` says can still fire (`Some(firings left)`),
-    /// its ticks beyond the first, at most the firings left. Stops once past `limit`.
-    pub fn catch_up(&self, to: u64, limit: u64, remaining: &dyn Fn(CallbackId) -> Option<u64>) -> u64 {
+    /// by `to` whose callback can still fire, its ticks beyond the first. Stops once past
+    /// `limit`.
+    pub fn catch_up(&self, to: u64, limit: u64, can_fire: &dyn Fn(CallbackId) -> bool) -> u64 {
         let mut n: u64 = 0;
         for &(next, id) in self.queue.range(..=(to, u32::MAX)) {
             let r = &self.repeats[id as usize];
-            if let Some(left) = remaining(r.posting.cb) {
-                n = n.saturating_add(((to - next) / r.every).min(left));
+            if can_fire(r.posting.cb) {
+                n = n.saturating_add((to - next) / r.every);
                 if n > limit {
                     break;
                 }

@@ -192,7 +192,7 @@ impl Compiled {
     /// The catch-up ticks a move to `to` would fire (see `clock.rs`), stopping past
     /// `limit`.
     pub(super) fn catch_up_ticks(&self, reg: &Registry, to: u64, limit: u64) -> u64 {
-        self.timers.catch_up(to, limit, &|cb| self.firings_left(reg, cb))
+        self.timers.catch_up(to, limit, &|cb| self.firings_left(reg, cb).is_some())
     }
 
     /// Moves the clock to `to`, firing each due tick in order; with `once`, each repeat

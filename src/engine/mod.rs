@@ -412,8 +412,8 @@ impl Engine {
     /// # Errors
     /// A move back in time, or (with [`CatchUp::All`]) one whose repeat atoms would fire
     /// more than [`Limits::ticks_per_move`] ticks beyond the first tick of each, counting
-    /// only callbacks that can still fire (not removed, under their maximum) and at most
-    /// the firings each has left; nothing changes then. One-shot atoms and each repeat's
+    /// only callbacks that can still fire (not removed, under their maximum); nothing
+    /// changes then. One-shot atoms and each repeat's
     /// first tick are not counted, so a move of one second always passes and the clock
     /// can always advance (see `src/engine/clock.rs`).
     ///

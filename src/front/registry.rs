@@ -173,8 +173,7 @@ pub struct Limits {
     pub subjobs: u64,
     /// Most catch-up ticks one clock move may fire (`TooManyTicks` beyond it): ticks of
     /// repeat atoms beyond the first tick of each in the move, counting only callbacks
-    /// that can still fire (live, under their `maximum`) and at most the firings each has
-    /// left. One-shot atoms and a repeat's first tick are work that registration already
+    /// that can still fire (live, under their `maximum`). One-shot atoms and a repeat's first tick are work that registration already
     /// bounds and are not counted, so a move of one second always passes and the clock
     /// can never be wedged (see `src/engine/clock.rs`). Default 1,000,000: a repeat
     /// trigger with a one-second interval and a clock jump of years would otherwise run

@@ -762,13 +762,11 @@ impl Reference {
     // -- clock -------------------------------------------------------------------------
 
     /// The catch-up ticks a move to `to` would fire: for each repeat schedule of a
-    /// callback that can still fire, its ticks up to `to` beyond the first, at most the
-    /// firings the callback has left. Atoms of one callback with the same schedule are
+    /// callback that can still fire, its ticks up to `to` beyond the first. Atoms of one callback with the same schedule are
     /// one atom: they are set together.
     fn catch_up_due(&self, to: u64) -> u64 {
         let mut n: u64 = 0;
         for cb in self.callbacks.iter().filter(|c| c.alive && can_fire(c)) {
-            let left = cb.action.maximum.map_or(u64::MAX, |m| m - cb.count);
             let mut seen: Vec<Schedule> = Vec::new();
             for (k, atom) in cb.atoms.iter().enumerate() {
                 let (AtomKind::Clock { schedule: schedule @ Schedule::Every { every, .. }, .. }, Some(t)) =
@@ -780,7 +778,7 @@ impl Reference {
                     continue;
                 }
                 seen.push(*schedule);
-                n = n.saturating_add(((to - t) / every).min(left));
+                n = n.saturating_add((to - t) / every);
             }
         }
         n
