@@ -132,7 +132,9 @@ pub mod qube {
 }
 
 pub use engine::{check, AtomState, CallbackExplanation, Checked, Explanation, Gate, GateKind, Metrics, COMMAND_KINDS};
-pub use engine::{explain, on_pool_thread, BatchFiring, Compiled, Config, Engine, MemoryUsage, Stats, Submission};
+pub use engine::{
+    explain, on_pool_thread, BatchFiring, CatchUp, Compiled, Config, Engine, MemoryUsage, Refire, Stats, Submission,
+};
 pub use engine::{CallbackInfo, JobInfo};
 pub use error::{Error, ErrorKind, LimitName, WireFault};
 pub use front::model::{CallbackSpec, Cause, Event, EventExtra, Firing, JobSpec, JobStatus, Language, Target};

@@ -149,3 +149,39 @@ fn public_types_cross_threads() {
     send_sync::<trigwire::syntax::ParseError>();
     send_sync::<trigwire::wire::Replay>();
 }
+
+/// Under `on-rise`, a batch large enough for the parallel path gives exactly the
+/// firings of one event at a time: once per job and frame, however often a frame fails.
+#[test]
+fn on_rise_batches_fire_as_events_one_by_one() {
+    use trigwire::Refire;
+    let config = Config { refire: Refire::OnRise, ..Config::default() };
+    let jobs: Vec<JobSpec> = (0..200)
+        .map(|_| JobSpec {
+            callbacks: vec![CallbackSpec::qube("failed-work-self-*", "retry-work-self")],
+            ..JobSpec::default()
+        })
+        .collect();
+    let events: Vec<Event> = (0..3)
+        .flat_map(|_| (1..=200u64).flat_map(|job| (1..=10).map(move |f| (job, f))))
+        .map(|(job, f)| Event::work(EventName::Failed, job, &f.to_string()))
+        .collect();
+    let mut one = Engine::new(config);
+    let mut batch = Engine::new(config);
+    one.submit(&jobs, &mut Vec::new()).expect("valid jobs");
+    batch.submit(&jobs, &mut Vec::new()).expect("valid jobs");
+    let mut a = Vec::new();
+    for e in &events {
+        one.process(e, &mut a).expect("valid event");
+    }
+    let mut b = Vec::new();
+    assert!(batch.process_batch(&events, &mut b).is_empty());
+    assert_eq!(a.len(), 200 * 10, "once per job and frame");
+    assert_eq!(a, b.into_iter().map(|f| f.firing).collect::<Vec<_>>());
+    // The items kept go with their callbacks.
+    let kept = one.memory_usage().callbacks;
+    for job in 1..=200 {
+        one.remove_job(job, &mut Vec::new()).expect("live");
+    }
+    assert!(one.memory_usage().callbacks < kept / 4, "{} of {kept} bytes", one.memory_usage().callbacks);
+}

@@ -200,6 +200,12 @@ pub struct Farm {
     pub retroactive: bool,
     /// `Limits::ticks_per_move` for all three engines, when small enough to trip.
     pub ticks_limit: Option<u8>,
+    /// `Config::refire` is `OnRise` (else `EachMatch`).
+    pub on_rise: bool,
+    /// `Config::catch_up` is `Once` (else `All`).
+    pub catch_up_once: bool,
+    /// `Limits::facts`, when small enough to evict.
+    pub facts_limit: Option<u8>,
     /// What happens, in order.
     pub steps: Vec<Step>,
 }
@@ -216,13 +222,19 @@ impl<'a> Arbitrary<'a> for Farm {
     /// continuation flags, so that any byte string of some length is a farm with
     /// several steps.
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Farm> {
-        let retroactive = u.arbitrary()?;
+        // One byte of options: bit 0 is `retroactive` (as the `bool` it was, so older
+        // seeds keep their steps), bits 1 and 2 the re-firing and catch-up policies, bit
+        // 3 a fact limit of the high four bits.
+        let options: u8 = u.arbitrary()?;
+        let retroactive = options & 1 == 1;
+        let (on_rise, catch_up_once) = (options & 2 != 0, options & 4 != 0);
+        let facts_limit = (options & 8 != 0).then_some(options >> 4);
         let ticks_limit = u.arbitrary()?;
         let mut steps = Vec::new();
         while !u.is_empty() && steps.len() < MAX_STEPS {
             steps.push(u.arbitrary()?);
         }
-        Ok(Farm { retroactive, ticks_limit, steps })
+        Ok(Farm { retroactive, ticks_limit, on_rise, catch_up_once, facts_limit, steps })
     }
 }
 
@@ -850,6 +862,15 @@ pub fn run_farm(farm: &Farm) {
     let mut config = Config { retroactive: farm.retroactive, ..Config::default() };
     if let Some(limit) = farm.ticks_limit {
         config.limits.ticks_per_move = u64::from(limit);
+    }
+    if farm.on_rise {
+        config.refire = trigwire::Refire::OnRise;
+    }
+    if farm.catch_up_once {
+        config.catch_up = trigwire::CatchUp::Once;
+    }
+    if let Some(limit) = farm.facts_limit {
+        config.limits.facts = u64::from(limit);
     }
     let mut rig = Rig {
         engine: Engine::new(config),

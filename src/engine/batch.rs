@@ -72,6 +72,7 @@ use rayon::prelude::*;
 
 use super::callbacks::{FireCtx, Shard, Wide, WideLatches};
 use super::catalog::CHUNK;
+use super::compiled::item_of;
 use super::index::{Index, Spot};
 use super::postings::Posting;
 use crate::front::model::RawFiring;
@@ -182,7 +183,12 @@ pub(super) fn process(
     out: &mut Vec<RawBatchFiring>,
 ) -> Work {
     let threads = rayon::current_num_threads();
-    if threads < 2 || evs.len() < PARALLEL_MIN_EVENTS || !all.wide.is_empty() || evs.len() > u32::MAX as usize {
+    if threads < 2
+        || evs.len() < PARALLEL_MIN_EVENTS
+        || !all.wide.is_empty()
+        || fire.on_rise
+        || evs.len() > u32::MAX as usize
+    {
         let touched = sequential(index, all, fire, evs, scratch, out);
         return Work { touched, parallel: false };
     }
@@ -226,6 +232,14 @@ fn sequential(
         block.postings.iter().for_each(|p| all.prefetch_state(p.cb));
         for (i, postings) in block.events().enumerate() {
             let event = b * GROUP + i;
+            // Under `on-rise` each event brings its own item (see `callbacks.rs`).
+            let own;
+            let fire = if fire.on_rise {
+                own = FireCtx { item: item_of(&evs[i]), ..*fire };
+                &own
+            } else {
+                fire
+            };
             all.apply(postings, fire, |firing| out.push(RawBatchFiring { event, firing }));
         }
     }

@@ -14,14 +14,16 @@
 //! (engines holding wide circuits take the sequential path, see `batch.rs`). The loop
 //! is generic over that difference, so each path compiles to its own copy of it.
 
-use hashbrown::HashMap;
+use std::sync::Arc;
+
+use hashbrown::{HashMap, HashSet};
 
 use super::catalog::{Catalog, KindId, CHUNK, DEAD_KIND};
-use super::postings::Posting;
+use super::postings::{Posting, WILD};
 use super::prefetch::prefetch;
 use super::snapshot::{snapshot_error, u32_at, u64_at, Dec, Enc};
 use crate::error::Error;
-use crate::front::ids::CallbackId;
+use crate::front::ids::{CallbackId, Symbol};
 use crate::front::model::{Cause, RawFiring};
 use crate::front::registry::Registry;
 
@@ -47,6 +49,9 @@ impl CallbackState {
     }
 }
 
+// The `on-rise` items live beside the states, never in them.
+const _: () = assert!(std::mem::size_of::<CallbackState>() == 16);
+
 const DEAD: CallbackState = CallbackState { kind: DEAD_KIND, count: 0, latch: 0 };
 
 impl CallbackState {
@@ -58,13 +63,25 @@ impl CallbackState {
     /// called it out of line, and `cargo bench --bench engine -- fanout/trigwire/1M
     /// --quick` went from 55.6-60.8 ms (the two loops of before) to 58.3-74.2 ms; inlined,
     /// 50.5-56.7 ms (interleaved runs on a shared 2-core machine).
+    ///
+    /// `again` is asked last, with the count, under [`crate::Refire::OnRise`] only.
     #[inline(always)]
-    fn fire(&mut self, cb: CallbackId, latch: &[u64], fire: &FireCtx<'_>, hint: &mut usize) -> Option<RawFiring> {
+    fn fire(
+        &mut self,
+        cb: CallbackId,
+        latch: &[u64],
+        fire: &FireCtx<'_>,
+        hint: &mut usize,
+        again: impl FnOnce(u32) -> bool,
+    ) -> Option<RawFiring> {
         if !fire.catalog.template(self.kind).is_true(latch) {
             return None;
         }
         let action = fire.catalog.action(self.kind);
         if fire.reg.action(action).maximum.is_some_and(|m| u64::from(self.count) >= m) {
+            return None;
+        }
+        if fire.on_rise && !again(self.count) {
             return None;
         }
         self.count = self.count.saturating_add(1);
@@ -75,10 +92,52 @@ impl CallbackState {
 }
 
 /// What deciding a firing reads besides the callback's own state.
+#[derive(Clone, Copy)]
 pub(super) struct FireCtx<'a> {
     pub(super) catalog: &'a Catalog,
     pub(super) reg: &'a Registry,
     pub(super) cause: Cause,
+    /// [`crate::Refire::OnRise`] is in force.
+    pub(super) on_rise: bool,
+    /// The event's job and item (its extra), for `on_rise`; `None` for ticks,
+    /// registration and job events.
+    pub(super) item: Option<(u64, Symbol)>,
+}
+
+/// Under [`crate::Refire::OnRise`], the (slot, job, item) through which each callback's
+/// `*` atoms have caused a firing of it (spec §9): part of the state, kept beside the
+/// 16-byte states and only for callbacks that have such firings.
+///
+/// An item is kept by its text, not its symbol: the symbol of an event's extra is held
+/// by nothing once the event is processed, so its number may be freed and reused for
+/// another string (see `src/front/intern.rs`).
+pub(super) type SeenItems = HashMap<CallbackId, HashSet<(u32, u64, Arc<str>)>>;
+
+/// The rule of `on-rise`: a callback that has not fired fires (its trigger has just
+/// risen); one that has fires again only if one of its `*` atoms in `run` met an item
+/// new to it. The items of a firing are recorded.
+#[inline(never)]
+fn again(
+    seen: &mut SeenItems,
+    reg: &Registry,
+    cb: CallbackId,
+    run: &[Posting],
+    item: Option<(u64, Symbol)>,
+    count: u32,
+) -> bool {
+    let Some((job, item)) = item else { return count == 0 };
+    // The event's extra was interned when the event was resolved and is live until the
+    // command ends.
+    let item = reg.symbols.shared(item);
+    let mut wild = run.iter().filter(|p| p.slot & WILD != 0).map(|p| (p.bit(), job, Arc::clone(item))).peekable();
+    if wild.peek().is_none() {
+        return count == 0;
+    }
+    if count > 0 && seen.get(&cb).is_some_and(|set| wild.clone().all(|k| set.contains(&k))) {
+        return false;
+    }
+    seen.entry(cb).or_default().extend(wild);
+    true
 }
 
 /// The latch words of circuits wider than 64 atoms, by callback.
@@ -90,6 +149,8 @@ pub(super) struct Callbacks {
     pub(super) chunks: Vec<Option<Box<[CallbackState]>>>,
     live_in_chunk: Vec<u32>,
     pub(super) wide: WideLatches,
+    /// Under `on-rise`: the items that caused firings, by callback.
+    pub(super) seen: SeenItems,
 }
 
 impl Callbacks {
@@ -129,6 +190,7 @@ impl Callbacks {
         }
         *state = DEAD;
         self.wide.remove(&cb);
+        self.seen.remove(&cb);
         self.live_in_chunk[c] -= 1;
         if self.live_in_chunk[c] == 0 {
             self.chunks[c] = None;
@@ -155,7 +217,7 @@ impl Callbacks {
 
     /// The whole table as one shard, starting from owner run `hint`.
     pub fn whole(&mut self, hint: usize) -> Shard<'_, &mut WideLatches> {
-        Shard { chunks: &mut self.chunks, first: 0, wide: &mut self.wide, hint, checked: 0 }
+        Shard { chunks: &mut self.chunks, first: 0, wide: &mut self.wide, seen: Some(&mut self.seen), hint, checked: 0 }
     }
 
     /// Bytes of states, chunk tables and wide latches.
@@ -166,6 +228,12 @@ impl Callbacks {
             + self.live_in_chunk.capacity() * std::mem::size_of::<u32>()
             + self.wide.capacity() * (std::mem::size_of::<(CallbackId, Box<[u64]>)>() + 1)
             + self.wide.values().map(|w| w.len() * std::mem::size_of::<u64>()).sum::<usize>()
+            + self.seen.capacity() * (std::mem::size_of::<(CallbackId, HashSet<(u32, u64, Arc<str>)>)>() + 1)
+            + self
+                .seen
+                .values()
+                .map(|s| s.capacity() * (std::mem::size_of::<(u32, u64, Arc<str>)>() + 1))
+                .sum::<usize>()
     }
 }
 
@@ -202,6 +270,9 @@ pub(super) struct Shard<'a, W> {
     pub(super) chunks: &'a mut [Option<Box<[CallbackState]>>],
     pub(super) first: usize,
     pub(super) wide: W,
+    /// The `on-rise` items, on the sequential path; a parallel task has none (batches
+    /// under `on-rise` take the sequential path).
+    pub(super) seen: Option<&'a mut SeenItems>,
     /// The owner run of the last firing (see [`Catalog::owner`]); any value is correct.
     pub(super) hint: usize,
     /// Callback circuits evaluated.
@@ -211,7 +282,7 @@ pub(super) struct Shard<'a, W> {
 impl<'a> Shard<'a, Narrow> {
     /// A parallel task's shard: `chunks` hold ids from `first` on.
     pub fn narrow(chunks: &'a mut [Option<Box<[CallbackState]>>], first: usize) -> Self {
-        Shard { chunks, first, wide: Narrow, hint: 0, checked: 0 }
+        Shard { chunks, first, wide: Narrow, seen: None, hint: 0, checked: 0 }
     }
 }
 
@@ -238,19 +309,22 @@ impl<W: Wide> Shard<'_, W> {
             i += len;
             let Some(state) = state_mut(self.chunks, self.first, cb) else { continue };
             self.checked += 1;
+            let seen = &mut self.seen;
+            let again =
+                |count| seen.as_deref_mut().is_some_and(|seen| again(seen, fire.reg, cb, run, fire.item, count));
             let fired = match self.wide.words(cb) {
                 Some(words) => {
                     for p in run {
-                        words[(p.slot / 64) as usize] |= 1 << (p.slot % 64);
+                        words[(p.bit() / 64) as usize] |= 1 << (p.bit() % 64);
                     }
-                    state.fire(cb, words, fire, &mut self.hint)
+                    state.fire(cb, words, fire, &mut self.hint, again)
                 }
                 None => {
                     for p in run {
-                        state.latch |= 1 << p.slot;
+                        state.latch |= 1 << (p.slot % 64);
                     }
                     let latch = [state.latch];
-                    state.fire(cb, &latch, fire, &mut self.hint)
+                    state.fire(cb, &latch, fire, &mut self.hint, again)
                 }
             };
             if let Some(firing) = fired {
@@ -295,6 +369,21 @@ impl Callbacks {
             e.u32(cb.as_u32());
             e.len(words.len());
             words.iter().for_each(|&w| e.u64(w));
+        }
+        // The `on-rise` items, by callback, each set sorted.
+        let mut seen: Vec<_> = self.seen.iter().collect();
+        seen.sort_unstable_by_key(|(cb, _)| **cb);
+        e.len(seen.len());
+        for (cb, items) in seen {
+            e.u32(cb.as_u32());
+            let mut items: Vec<_> = items.iter().collect();
+            items.sort_unstable();
+            e.len(items.len());
+            for (slot, job, item) in items {
+                e.u32(*slot);
+                e.u64(*job);
+                e.str(item);
+            }
         }
     }
 
@@ -354,6 +443,22 @@ impl Callbacks {
         }
         d.check(callbacks.wide.len() == wide_needed, || "a wide circuit has no latches".into())?;
         d.check(per_kind == catalog.kind_refs(), || "the kinds' counts do not match their callbacks".into())?;
+        for _ in 0..d.count(12)? {
+            let at = d.offset();
+            let cb = CallbackId::from_u32(d.u32()?);
+            let width = callbacks.state(cb).map(|s| catalog.template(s.kind).width());
+            let Some(width) = width else {
+                return Err(snapshot_error(at, format!("on-rise items of callback {} which is not live", cb.as_u32())));
+            };
+            let n = d.count(20)?;
+            let mut items = HashSet::with_capacity(n);
+            for _ in 0..n {
+                let (slot, job, item) = (d.u32()?, d.u64()?, d.str()?);
+                d.check(slot < width, || format!("an on-rise item of callback {} is past its circuit", cb.as_u32()))?;
+                d.check(items.insert((slot, job, Arc::from(item))), || "an on-rise item is listed twice".into())?;
+            }
+            d.check(callbacks.seen.insert(cb, items).is_none(), || "on-rise items listed twice".into())?;
+        }
         Ok(callbacks)
     }
 
@@ -361,6 +466,6 @@ impl Callbacks {
     /// callback id was handed out (below `next`), and if the callback is live, its slot
     /// is within its circuit.
     pub(crate) fn accepts(&self, catalog: &Catalog, next: u32, p: Posting) -> bool {
-        p.cb.as_u32() < next && self.state(p.cb).map_or(true, |s| p.slot < catalog.template(s.kind).width())
+        p.cb.as_u32() < next && self.state(p.cb).map_or(true, |s| p.bit() < catalog.template(s.kind).width())
     }
 }

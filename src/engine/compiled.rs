@@ -9,16 +9,16 @@ use super::clock::{first_tick_after, Timers};
 use super::facts::Facts;
 use super::index::Index;
 use super::memory::MemoryUsage;
-use super::postings::Posting;
+use super::postings::{Posting, WILD};
 use super::scratch::Scratch;
 use super::snapshot::{snapshot_error, Reader, Writer};
 use crate::error::Error;
-use crate::front::ids::{ActionId, CallbackId};
+use crate::front::ids::{ActionId, CallbackId, Symbol};
 use crate::front::model::{Cause, RawFiring};
 use crate::front::plan::CallbackRef;
 use crate::front::registry::{JobRecord, Registry, ResolvedEvent};
-use crate::front::resolve::Slot;
-use crate::syntax::Schedule;
+use crate::front::resolve::{ExtraKey, Slot};
+use crate::syntax::{EventType, Schedule};
 use hashbrown::HashMap;
 
 /// Counters for tests and benchmarks: they measure work without timing it.
@@ -69,6 +69,8 @@ pub struct Compiled {
     /// for them (the timers drop a one-shot time once it is reached). Event atoms need
     /// no such table: their terms are the index's keys. A frame farm has no entry here.
     clocks: HashMap<CallbackId, Box<[(u32, Schedule)]>>,
+    /// `Refire::OnRise` is in force (see `callbacks.rs`).
+    on_rise: bool,
     stats: Stats,
 }
 
@@ -81,9 +83,9 @@ pub(super) struct View<'a> {
 }
 
 impl Compiled {
-    /// An empty matcher whose clock is at `now`.
-    pub(super) fn starting_at(now: u64) -> Compiled {
-        Compiled { now, ..Compiled::default() }
+    /// An empty matcher whose clock is at `now`, with `on_rise` re-firing or not.
+    pub(super) fn starting_at(now: u64, on_rise: bool) -> Compiled {
+        Compiled { now, on_rise, ..Compiled::default() }
     }
     /// Work counters since creation.
     pub fn stats(&self) -> Stats {
@@ -124,20 +126,23 @@ impl Compiled {
             self.clocks.insert(cb.id, clocks.collect());
         }
         for (slot, atom) in cb.slots.iter().enumerate() {
-            let posting = Posting { cb: cb.id, slot: slot as u32 };
+            let mut posting = Posting { cb: cb.id, slot: slot as u32 };
             let set = match atom {
                 Slot::Event(term) => {
+                    if term.extra == ExtraKey::Any && term.ty != EventType::Job {
+                        posting.slot |= WILD;
+                    }
                     self.index.insert(term, posting);
                     facts.is_some_and(|f| f.satisfies(term, reg))
                 }
                 Slot::Clock(Schedule::At(t)) if *t <= self.now => true,
                 Slot::Clock(Schedule::At(t)) => {
-                    self.timers.at(*t, posting);
+                    self.timers.at(*t, cb.owner.unwrap_or(0), posting);
                     false
                 }
                 Slot::Clock(Schedule::Every { start, every }) => {
                     if let Some(next) = first_tick_after(*start, *every, self.now) {
-                        self.timers.every(next, *every, posting);
+                        self.timers.every(next, *every, cb.owner.unwrap_or(0), posting);
                     }
                     false
                 }
@@ -158,7 +163,20 @@ impl Compiled {
         hint: &mut usize,
         out: &mut Vec<RawFiring>,
     ) {
-        let fire = FireCtx { catalog: &self.catalog, reg, cause };
+        self.apply_item(reg, postings, cause, None, hint, out);
+    }
+
+    /// [`Compiled::apply`] for an event bringing `item` (its job and extra).
+    fn apply_item(
+        &mut self,
+        reg: &Registry,
+        postings: &[Posting],
+        cause: Cause,
+        item: Option<(u64, Symbol)>,
+        hint: &mut usize,
+        out: &mut Vec<RawFiring>,
+    ) {
+        let fire = FireCtx { catalog: &self.catalog, reg, cause, on_rise: self.on_rise, item };
         let mut all = self.callbacks.whole(*hint);
         all.apply(postings, &fire, |firing| out.push(firing));
         *hint = all.hint;
@@ -177,7 +195,7 @@ impl Compiled {
         scratch.postings.clear();
         self.index.event_postings(ev, &mut scratch.postings);
         self.stats.postings_touched += scratch.postings.len() as u64;
-        self.apply(reg, &scratch.postings, cause, &mut scratch.owner_hint, out);
+        self.apply_item(reg, &scratch.postings, cause, item_of(ev), &mut scratch.owner_hint, out);
     }
 
     /// Processes events in order, tagging each firing with its event's position: exactly
@@ -189,7 +207,7 @@ impl Compiled {
         scratch: &mut Scratch,
         out: &mut Vec<RawBatchFiring>,
     ) {
-        let fire = FireCtx { catalog: &self.catalog, reg, cause: Cause::Event };
+        let fire = FireCtx { catalog: &self.catalog, reg, cause: Cause::Event, on_rise: self.on_rise, item: None };
         let mut all = self.callbacks.whole(scratch.owner_hint);
         let work = batch::process(&self.index, &mut all, &fire, evs, &mut scratch.batch, out);
         scratch.owner_hint = all.hint;
@@ -198,28 +216,56 @@ impl Compiled {
         self.stats.parallel_batches += u64::from(work.parallel);
     }
 
-    /// Counts the clock-atom ticks due up to `to`, stopping past `limit`.
-    pub(super) fn due_ticks(&mut self, to: u64, limit: u64) -> u64 {
-        let callbacks = &self.callbacks;
-        self.timers.due(to, limit, &|cb| callbacks.is_live(cb))
+    /// How many more times `cb` may fire: `None` once it cannot (removed, or at its
+    /// maximum), `Some(u64::MAX)` without a maximum.
+    fn firings_left(&self, reg: &Registry, cb: CallbackId) -> Option<u64> {
+        let state = self.callbacks.state(cb)?;
+        match reg.action(self.catalog.action(state.kind)).maximum {
+            None => Some(u64::MAX),
+            Some(m) => m.checked_sub(u64::from(state.count())).filter(|&left| left > 0),
+        }
     }
 
-    /// Moves the clock to `to`, firing each due tick in order.
-    pub(super) fn advance(&mut self, reg: &Registry, to: u64, scratch: &mut Scratch, out: &mut Vec<RawFiring>) {
+    /// The catch-up ticks a move to `to` would fire (see `clock.rs`), stopping past
+    /// `limit`.
+    pub(super) fn catch_up_ticks(&self, reg: &Registry, to: u64, limit: u64) -> u64 {
+        self.timers.catch_up(to, limit, &|cb| self.firings_left(reg, cb).is_some())
+    }
+
+    /// Moves the clock to `to`, firing each due tick in order; with `once`, each repeat
+    /// atom due fires once, at its last tick up to `to`.
+    pub(super) fn advance(
+        &mut self,
+        reg: &Registry,
+        to: u64,
+        once: bool,
+        scratch: &mut Scratch,
+        out: &mut Vec<RawFiring>,
+    ) {
+        if once {
+            self.timers.skip_to_last(to);
+        }
         while let Some(t) = self.timers.next_due(to) {
             let due = &mut scratch.postings;
             due.clear();
-            let callbacks = &self.callbacks;
-            self.timers.take(t, due, &|cb| callbacks.is_live(cb));
+            let mut timers = std::mem::take(&mut self.timers);
+            timers.take(t, due, &|cb| self.firings_left(reg, cb).is_some());
+            self.timers = timers;
             due.sort_unstable();
             self.apply(reg, &scratch.postings, Cause::Tick(t), &mut scratch.owner_hint, out);
         }
         self.now = to;
     }
 
-    /// Drops a removed job's callbacks, calling `release` with the action of each
-    /// (the registry counts its references).
-    pub(super) fn remove(&mut self, record: &JobRecord, mut release: impl FnMut(ActionId)) {
+    /// Clock atoms pending.
+    pub(super) fn pending_timers(&self) -> usize {
+        self.timers.pending()
+    }
+
+    /// Drops removed job `id`'s callbacks and timers, calling `release` with the action
+    /// of each callback (the registry counts its references).
+    pub(super) fn remove(&mut self, id: u64, record: &JobRecord, mut release: impl FnMut(ActionId)) {
+        self.timers.remove_owner(id);
         let first = record.first_callback.as_usize();
         let dead = self.dead_postings;
         for id in first..first + record.callbacks as usize {
@@ -249,8 +295,8 @@ impl Compiled {
 
     fn drop_callback(&mut self, cb: CallbackId, release: &mut impl FnMut(ActionId)) -> bool {
         let Some(kind) = self.callbacks.remove(cb) else { return false };
-        if !self.clocks.is_empty() {
-            self.clocks.remove(&cb);
+        if !self.clocks.is_empty() && self.clocks.remove(&cb).is_some() {
+            crate::front::registry::shrink_map(&mut self.clocks);
         }
         self.dead_postings += self.catalog.template(kind).postings as usize;
         release(self.catalog.action(kind));
@@ -326,7 +372,7 @@ impl Compiled {
             .collect();
         let end = CallbackId::from_u32(first.as_u32() + n);
         self.index.postings_of(first..end, |p, term| {
-            if let Some(slot) = out[(p.cb.as_u32() - first.as_u32()) as usize].get_mut(p.slot as usize) {
+            if let Some(slot) = out[(p.cb.as_u32() - first.as_u32()) as usize].get_mut(p.bit() as usize) {
                 *slot = Some(Slot::Event(term));
             }
         });
@@ -408,7 +454,12 @@ impl Compiled {
 
     /// Restores a matcher for the registry `reg` (restored already), whose clock is at
     /// `now`.
-    pub(super) fn restore<R: std::io::Read>(r: &mut Reader<R>, reg: &Registry, now: u64) -> Result<Compiled, Error> {
+    pub(super) fn restore<R: std::io::Read>(
+        r: &mut Reader<R>,
+        reg: &Registry,
+        now: u64,
+        on_rise: bool,
+    ) -> Result<Compiled, Error> {
         let next = reg.next_callback();
         let depth = reg.limits.parse.nest.saturating_add(2);
         let action_live = |a: u32| reg.action_live(a);
@@ -457,6 +508,11 @@ impl Compiled {
             }
             Ok((n as usize, clocks))
         })?;
-        Ok(Compiled { catalog, callbacks, index, timers, now, dead_postings, clocks, stats: Stats::default() })
+        Ok(Compiled { catalog, callbacks, index, timers, now, dead_postings, clocks, on_rise, stats: Stats::default() })
     }
+}
+
+/// The job and item an event brings to `*` atoms (see `callbacks.rs`).
+pub(super) fn item_of(ev: &ResolvedEvent) -> Option<(u64, Symbol)> {
+    ev.extra.map(|x| (ev.job, x))
 }

@@ -13,11 +13,13 @@
 //!   (jobs, labels, actions, symbols, universal callbacks), the clock, the kept facts
 //!   (`facts.rs`) and the compiled matcher ([`Compiled`], `compiled.rs`): the catalog
 //!   of templates, kinds and owner runs (`catalog.rs`, `circuit.rs`), the callback
-//!   states and wide latches (`callbacks.rs`), the term index (`index.rs`, `exact.rs`),
-//!   the timers (`clock.rs`) and the count of postings awaiting a sweep. Part of that
-//!   state is bookkeeping for memory that follows live jobs: reference counts of
-//!   symbols, actions and kinds with their free lists, each job's symbol runs, the
-//!   live global callbacks' symbols, the dead owner runs and the sweep's cursor.
+//!   states, wide latches and `on-rise` items (`callbacks.rs`), the term index
+//!   (`index.rs`, `exact.rs`), the timers filed by owner job (`clock.rs`) and the count
+//!   of postings awaiting a sweep; and the options that decide answers: `refire`,
+//!   `catch_up` and the limits (`Limits::ticks_per_move`, `Limits::facts`). Part of
+//!   that state is bookkeeping for memory that follows live jobs: reference counts of
+//!   symbols, actions and kinds with their free lists, each job's symbol runs, the live
+//!   global callbacks' symbols, the dead owner runs and the sweep's cursor.
 //! - **Scratch** (`scratch.rs`), buffers and hints that are only reused for speed: one
 //!   event's postings, the batch buffers, the owner-run hint, the firing buffers. The
 //!   engine owns one [`scratch::Scratch`] beside its state and passes it by `&mut` to
@@ -88,6 +90,43 @@ pub struct Config {
     /// real time starts here, so that the first clock move to the current time does not
     /// count every repeat tick since 2000 (which [`Limits::ticks_per_move`] rejects).
     pub start_time: u64,
+    /// Whether a callback whose trigger is already true fires again on later matching
+    /// events (spec §9, "Re-firing"). Default [`Refire::EachMatch`], as Qube does.
+    pub refire: Refire,
+    /// How a clock move catches up on the repeat ticks it passes (spec §9, "Time").
+    /// Default [`CatchUp::All`].
+    pub catch_up: CatchUp,
+}
+
+/// The re-firing policy (spec §9): what a callback does on an event that matches one of
+/// its atoms while its trigger is already true.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Refire {
+    /// Qube's rule (spec §3): fire again on every matching event, up to the maximum. A
+    /// retried frame re-runs its unblock; an OR fires again when its other branch is met.
+    #[default]
+    EachMatch,
+    /// Fire only when the trigger goes from false to true; since latches are never
+    /// cleared, that is once. But an atom whose extra is `*` still fires once per
+    /// distinct item it matches (work name, instance or host, of the event's job): a
+    /// fired callback fires again for an event matching one of its `*` atoms with an
+    /// item that has not yet caused a firing of it through that atom. A retried frame
+    /// does not re-fire. The items that caused firings are kept per callback, until the
+    /// callback is removed; event extras are interned (as with `retroactive`) so that
+    /// every item has a name.
+    OnRise,
+}
+
+/// Repeat catch-up (spec §9): what a clock move does with the repeat ticks it passes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CatchUp {
+    /// Every tick passed fires, in time order (spec §5); a move may fire at most
+    /// [`Limits::ticks_per_move`] ticks beyond the first of each repeat atom.
+    #[default]
+    All,
+    /// Each repeat atom due fires once per move, at its last tick up to the new time;
+    /// the ticks before it are skipped. A move then never exceeds the tick limit.
+    Once,
 }
 
 /// An accepted submission.
@@ -141,6 +180,8 @@ pub struct Engine {
     matcher: Compiled,
     facts: Option<Facts>,
     now: u64,
+    refire: Refire,
+    catch_up: CatchUp,
     // Scratch: reused buffers only.
     scratch: Scratch,
     // Counters (`metrics.rs`): neither state nor scratch, like `Stats`.
@@ -155,6 +196,8 @@ impl Clone for Engine {
             matcher: self.matcher.clone(),
             facts: self.facts.clone(),
             now: self.now,
+            refire: self.refire,
+            catch_up: self.catch_up,
             scratch: Scratch::default(),
             counters: self.counters.clone(),
         }
@@ -170,12 +213,14 @@ impl Default for Engine {
 impl Engine {
     /// A compiled engine with `config`.
     pub fn new(config: Config) -> Engine {
-        let facts = config.retroactive.then(Facts::default);
+        let facts = config.retroactive.then(|| Facts::new(config.limits.facts));
         Engine {
             reg: Registry::new(config.limits),
-            matcher: Compiled::starting_at(config.start_time),
+            matcher: Compiled::starting_at(config.start_time, config.refire == Refire::OnRise),
             facts,
             now: config.start_time,
+            refire: config.refire,
+            catch_up: config.catch_up,
             scratch: Scratch::default(),
             counters: Counters::default(),
         }
@@ -367,7 +412,7 @@ impl Engine {
         let mut resolved = Vec::with_capacity(events.len());
         let mut positions = Vec::with_capacity(events.len());
         for (i, e) in events.enumerate() {
-            match self.reg.resolve_event(e, self.facts.is_some()) {
+            match self.reg.resolve_event(e, self.interns_extras()) {
                 Ok(ev) => {
                     resolved.push(ev);
                     positions.push(i);
@@ -383,27 +428,40 @@ impl Engine {
             bf.event = positions[bf.event];
         }
         if let Some(facts) = &mut self.facts {
+            // Every event's extra is held until all are recorded: recording one may evict
+            // the last fact about another's, which would free a symbol still to come.
+            let extras = || resolved.iter().filter_map(|ev| ev.extra);
+            extras().for_each(|sym| self.reg.symbols.retain(sym));
             for ev in &resolved {
-                if let Some(sym) = facts.record(ev) {
-                    self.reg.symbols.retain(sym);
-                }
+                facts.record(ev, &mut hold_fact(&mut self.reg));
             }
+            extras().for_each(|sym| self.reg.symbols.release(sym));
+        }
+        if self.interns_extras() {
+            // Extras interned for the events and held by nothing go now.
             self.reg.settle();
         }
         rejected
     }
 
+    /// Whether events intern their extras: kept facts and `on-rise` items name every
+    /// item, including ones no trigger named yet.
+    fn interns_extras(&self) -> bool {
+        self.facts.is_some() || self.refire == Refire::OnRise
+    }
+
     fn dispatch(&mut self, event: &Event, cause: Cause, out: &mut Vec<RawFiring>) -> Result<(), Error> {
-        let ev = self.reg.resolve_event(event, self.facts.is_some())?;
+        let ev = self.reg.resolve_event(event, self.interns_extras())?;
         let from = out.len();
         self.matcher.event(&self.reg, &ev, cause, &mut self.scratch, out);
         for firing in &mut out[from..] {
             firing.target = target(&self.reg, firing, &ev);
         }
         if let Some(facts) = &mut self.facts {
-            if let Some(sym) = facts.record(&ev) {
-                self.reg.symbols.retain(sym);
-            }
+            facts.record(&ev, &mut hold_fact(&mut self.reg));
+        }
+        if self.interns_extras() {
+            // Extras interned for the event and held by nothing go now.
             self.reg.settle();
         }
         Ok(())
@@ -412,8 +470,12 @@ impl Engine {
     /// Moves the clock to Qube time `to`, firing every due tick in time order.
     ///
     /// # Errors
-    /// A move back in time, or more ticks than [`Limits::ticks_per_move`]; nothing
-    /// changes then.
+    /// A move back in time, or (with [`CatchUp::All`]) one whose repeat atoms would fire
+    /// more than [`Limits::ticks_per_move`] ticks beyond the first tick of each, counting
+    /// only callbacks that can still fire (not removed, under their maximum); nothing
+    /// changes then. One-shot atoms and each repeat's
+    /// first tick are not counted, so a move of one second always passes and the clock
+    /// can always advance (see `src/engine/clock.rs`).
     ///
     /// # Performance
     /// Proportional to the ticks due, not to the number of clock triggers.
@@ -432,14 +494,19 @@ impl Engine {
             return Ok(());
         }
         let limit = self.reg.limits.ticks_per_move;
-        let due = self.matcher.due_ticks(to, limit);
-        if due > limit {
+        let once = self.catch_up == CatchUp::Once;
+        // Only catch-up counts (see `clock.rs`): a move of one second always passes.
+        if !once && self.matcher.catch_up_ticks(&self.reg, to, limit) > limit {
             return Err(Error::new(
                 ErrorKind::TooManyTicks { limit },
-                format!("moving the clock to {to} would fire more than the limit of {limit} ticks"),
+                format!(
+                    "moving the clock from {} to {to} would fire more than the limit of {limit} repeat ticks \
+                     beyond the first of each repeat; a shorter move passes (one second always does)",
+                    self.now
+                ),
             ));
         }
-        self.matcher.advance(&self.reg, to, &mut self.scratch, out);
+        self.matcher.advance(&self.reg, to, once, &mut self.scratch, out);
         self.now = to;
         Ok(())
     }
@@ -458,7 +525,11 @@ impl Engine {
         }
         let record = self.reg.remove(id)?;
         let reg = &mut self.reg;
-        self.matcher.remove(&record, |action| reg.release_action(action));
+        self.matcher.remove(id, &record, |action| reg.release_action(action));
+        // Retention of kept facts: a removed job's go with it (see `facts.rs`).
+        if let Some(facts) = &mut self.facts {
+            facts.forget_job(id, |sym| reg.symbols.release(sym));
+        }
         self.reg.settle();
         Ok(())
     }
@@ -536,6 +607,18 @@ impl Engine {
         self.reg.jobs.get(&job).map(|r| self.reg.symbols.resolve(r.label))
     }
 
+    /// Clock atoms pending (one-shot atoms not yet due and repeats): a removed job's go
+    /// with it.
+    pub fn pending_timers(&self) -> usize {
+        self.matcher.pending_timers()
+    }
+
+    /// With `retroactive`: how many facts are kept, and how many the cap
+    /// ([`Limits::facts`]) has evicted so far, oldest first. `None` without it.
+    pub fn kept_facts(&self) -> Option<(usize, u64)> {
+        self.facts.as_ref().map(|f| (f.len(), f.evicted()))
+    }
+
     /// How many jobs are live.
     pub fn live_jobs(&self) -> usize {
         self.reg.jobs.len()
@@ -598,6 +681,8 @@ impl Engine {
         w.section(*b"CONF", |e| {
             e.u64(self.now);
             e.bool(self.facts.is_some());
+            e.bool(self.refire == Refire::OnRise);
+            e.bool(self.catch_up == CatchUp::Once);
             self.reg.limits.encode(e);
         })?;
         w.section(*b"SYMS", |e| self.reg.symbols.encode(e))?;
@@ -625,20 +710,25 @@ impl Engine {
     /// Linear in the input; allocates no more than the input's size justifies.
     pub fn restore(r: impl std::io::Read) -> Result<Engine, Error> {
         let mut r = snapshot::Reader::new(r)?;
-        let (now, retroactive, limits) = r.section(*b"CONF", |d| Ok((d.u64()?, d.bool()?, Limits::decode(d)?)))?;
+        let (now, retroactive, refire, catch_up, limits) = r.section(*b"CONF", |d| {
+            let (now, retroactive) = (d.u64()?, d.bool()?);
+            let refire = if d.bool()? { Refire::OnRise } else { Refire::EachMatch };
+            let catch_up = if d.bool()? { CatchUp::Once } else { CatchUp::All };
+            Ok((now, retroactive, refire, catch_up, Limits::decode(d)?))
+        })?;
         let counts_at = r.offset();
         let symbols = r.section(*b"SYMS", crate::front::intern::Interner::decode)?;
         let reg = r.section(*b"REGI", |d| Registry::decode(d, limits, symbols))?;
-        let matcher = Compiled::restore(&mut r, &reg, now)?;
+        let matcher = Compiled::restore(&mut r, &reg, now, refire == Refire::OnRise)?;
         let symbols = reg.symbols.len();
         let facts = r.section(*b"FACT", |d| match retroactive {
-            true => Facts::decode(d, symbols).map(Some),
+            true => Facts::decode(d, symbols, reg.limits.facts).map(Some),
             false => Ok(None),
         })?;
         let counters = r.section(*b"MTRC", metrics::Counters::decode)?;
         r.finish()?;
         check_references(&reg, &matcher, facts.as_ref()).map_err(|what| snapshot::snapshot_error(counts_at, what))?;
-        Ok(Engine { reg, matcher, facts, now, scratch: Scratch::default(), counters })
+        Ok(Engine { reg, matcher, facts, now, scratch: Scratch::default(), counters, refire, catch_up })
     }
 
     /// Saves to `path` atomically: writes a temporary file in the same directory,
@@ -742,4 +832,13 @@ fn check_references(reg: &Registry, matcher: &Compiled, facts: Option<&Facts>) -
         return Err("the actions' reference counts do not match their callbacks".into());
     }
     Ok(())
+}
+
+/// The reference a kept fact holds on its symbol: taken when it is recorded, dropped
+/// when it is evicted (see `facts.rs`).
+fn hold_fact(reg: &mut Registry) -> impl FnMut(crate::front::ids::Symbol, bool) + '_ {
+    move |sym, take| match take {
+        true => reg.symbols.retain(sym),
+        false => reg.symbols.release(sym),
+    }
 }

@@ -14,5 +14,18 @@ pub(crate) struct Posting {
     pub slot: u32,
 }
 
+impl Posting {
+    /// The latch bit it sets: `slot` without the [`WILD`] flag.
+    #[inline(always)]
+    pub fn bit(self) -> u32 {
+        self.slot & !WILD
+    }
+}
+
+/// The flag on `slot` of a posting whose atom's extra is `*` (spec §9, "Re-firing":
+/// under `on-rise` such an atom fires once per distinct item). Slots are far below it
+/// (the atom limit), and no slot equals the index's list marker (`u32::MAX`).
+pub(crate) const WILD: u32 = 1 << 31;
+
 /// Postings of one term, in callback-id order; one posting fits inline.
 pub(crate) type PostingList = SmallVec<[Posting; 1]>;

@@ -268,8 +268,14 @@ pub struct Limits {
     /// Most subjobs a job may declare. Default 1,000,000: a `dependency` subjob link
     /// makes one callback per instance.
     pub subjobs: u64,
-    /// Most ticks one clock move may fire. Default 1,000,000: a repeat trigger with a
-    /// one-second interval and a clock jump of years would otherwise run for hours.
+    /// Most catch-up ticks one clock move may fire (`TooManyTicks` beyond it): ticks of
+    /// repeat atoms beyond the first tick of each in the move, counting only callbacks
+    /// that can still fire (live, under their `maximum`). One-shot atoms and a repeat's first tick are work that registration already
+    /// bounds and are not counted, so a move of one second always passes and the clock
+    /// can never be wedged (see `src/engine/clock.rs`). Default 1,000,000: a repeat
+    /// trigger with a one-second interval and a clock jump of years would otherwise run
+    /// for hours. Not consulted with `CatchUp::Once`, where every repeat fires at most
+    /// once per move.
     pub ticks_per_move: u64,
     /// Most instances in one submission: the sum over its jobs of their subjobs, at
     /// least one a job (so it also bounds the jobs). Default 4,000,000: the per-job
@@ -295,6 +301,10 @@ pub struct Limits {
     /// no more than the limit of it in memory. Read by hosts of the wire format
     /// (`Replay::limit_lines`), not by the engine.
     pub line_bytes: u64,
+    /// Most facts kept for `retroactive` (an event keeps one, or two for a work,
+    /// subjob or host event). Default 1,000,000 (about 100 MB); one more evicts the
+    /// oldest, first recorded first. Facts about a job are dropped when it is removed.
+    pub facts: u64,
 }
 
 impl Default for Limits {
@@ -307,6 +317,7 @@ impl Default for Limits {
             submission_callbacks: 2_000_000,
             submission_atoms: 4_000_000,
             line_bytes: 256 << 20,
+            facts: 1_000_000,
         }
     }
 }
@@ -827,6 +838,7 @@ impl Limits {
             submission_callbacks,
             submission_atoms,
             line_bytes,
+            facts,
         } = *self;
         e.u32(nest);
         e.u32(atoms);
@@ -837,6 +849,7 @@ impl Limits {
         e.u64(submission_callbacks);
         e.u64(submission_atoms);
         e.u64(line_bytes);
+        e.u64(facts);
     }
 
     pub(crate) fn decode(d: &mut Dec<'_>) -> Result<Limits, Error> {
@@ -852,6 +865,7 @@ impl Limits {
             submission_callbacks: d.u64()?,
             submission_atoms: d.u64()?,
             line_bytes: d.u64()?,
+            facts: d.u64()?,
         })
     }
 }

@@ -38,6 +38,18 @@ enum Command {
         /// Register a custom event name (repeatable).
         #[arg(long = "event-name")]
         event_names: Vec<String>,
+        /// Re-firing policy: `each-match` (Qube's: fire on every matching event while
+        /// the trigger is true) or `on-rise` (fire when the trigger becomes true, and
+        /// once per new item of a `*` atom).
+        #[arg(long, value_enum, default_value_t = RefireArg::EachMatch)]
+        refire: RefireArg,
+        /// Repeat catch-up after a clock move: `all` ticks passed, or `once` per repeat
+        /// atom per move.
+        #[arg(long, value_enum, default_value_t = CatchUpArg::All)]
+        catch_up: CatchUpArg,
+        /// With `--retroactive`: most facts kept; one more evicts the oldest.
+        #[arg(long, default_value_t = trigwire::Limits::default().facts)]
+        max_facts: u64,
         /// Write the engine's metrics in the Prometheus text format to this file at
         /// the end, and on each `{"metrics": true}` line (replaced atomically).
         #[arg(long)]
@@ -52,7 +64,7 @@ enum Command {
         max_line_bytes: Option<u64>,
         /// Start from the engine state saved in this file (by `--save`) instead of a
         /// fresh engine; the state holds the options above, so they cannot be given too.
-        #[arg(long, conflicts_with_all = ["retroactive", "start_time", "callbacks_conf", "event_names", "max_line_bytes"])]
+        #[arg(long, conflicts_with_all = ["retroactive", "start_time", "callbacks_conf", "event_names", "max_line_bytes", "refire", "catch_up", "max_facts"])]
         load: Option<String>,
         /// When the log ends, save the engine state to this file (atomically: the file
         /// holds the old state or the new one, never a mix).
@@ -131,6 +143,38 @@ struct BenchArgs {
     snapshot: bool,
 }
 
+/// `--refire`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RefireArg {
+    EachMatch,
+    OnRise,
+}
+
+impl From<RefireArg> for trigwire::Refire {
+    fn from(a: RefireArg) -> Self {
+        match a {
+            RefireArg::EachMatch => trigwire::Refire::EachMatch,
+            RefireArg::OnRise => trigwire::Refire::OnRise,
+        }
+    }
+}
+
+/// `--catch-up`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CatchUpArg {
+    All,
+    Once,
+}
+
+impl From<CatchUpArg> for trigwire::CatchUp {
+    fn from(a: CatchUpArg) -> Self {
+        match a {
+            CatchUpArg::All => trigwire::CatchUp::All,
+            CatchUpArg::Once => trigwire::CatchUp::Once,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -146,11 +190,17 @@ fn main() -> ExitCode {
             max_line_bytes,
             load,
             save,
+            refire,
+            catch_up,
+            max_facts,
         } => {
             let mut config = Config { retroactive, start_time, ..Config::default() };
             if let Some(max) = max_line_bytes {
                 config.limits.line_bytes = max;
             }
+            config.refire = refire.into();
+            config.catch_up = catch_up.into();
+            config.limits.facts = max_facts;
             let files = Files { load, save, metrics, timeline };
             run(file, batch, config, callbacks_conf, &event_names, files)
         }

@@ -16,12 +16,13 @@ use std::sync::Arc;
 use trigwire::ids::CallbackId;
 use trigwire::qube::{parse_dependency, CodeLevel, LinkKind};
 use trigwire::syntax::{
-    parse, Atom, AtomKind, Context, CustomNames, EventName, Expr, Extra, Name, ParseErrorKind, Schedule, Span,
+    parse, Atom, AtomKind, Context, CustomNames, EventName, EventType, Expr, Extra, Name, ParseErrorKind, Schedule,
+    Span,
 };
 use trigwire::{
-    Action, Apply, AtomState, CallbackExplanation, CallbackSpec, Cause, Command, Config, Event, EventExtra, EventType,
-    Explanation, Firing, Gate, GateKind, JobSpec, Language, Metrics, Outcome, Submission, Target, Warning, WarningKind,
-    COMMAND_KINDS,
+    Action, Apply, AtomState, CallbackExplanation, CallbackSpec, CatchUp, Cause, Command, Config, Event, EventExtra,
+    Explanation, Firing, Gate, GateKind, JobSpec, Language, Metrics, Outcome, Refire, Submission, Target, Warning,
+    WarningKind, COMMAND_KINDS,
 };
 use trigwire::{Error, ErrorKind, LimitName};
 
@@ -71,8 +72,10 @@ pub struct Reference {
     max_id: u64,
     globals: u32,
     now: u64,
-    /// Every accepted event, in order, when `retroactive` is on.
-    history: Vec<Event>,
+    /// The facts kept when `retroactive` is on, oldest first: an event keeps one, or
+    /// two for an event with an item (under `*` and under the item), and no duplicate;
+    /// at most `Limits::facts`, the oldest evicted first; a removed job's are dropped.
+    history: Vec<Fact>,
     /// What [`Command::Metrics`] reports, counted here on its own.
     metrics: Metrics,
 }
@@ -112,6 +115,37 @@ struct Callback {
     next: Vec<Option<u64>>,
     count: u64,
     alive: bool,
+    /// With `on-rise`: the (atom, job, item) that caused its firings through `*` atoms.
+    seen: Vec<Seen>,
+}
+
+/// A fact kept for `retroactive`.
+#[derive(Clone, Debug, PartialEq)]
+struct Fact {
+    job: u64,
+    name: Name,
+    ty: EventType,
+    extra: FactExtra,
+}
+
+/// What a fact is kept under: no extra (job events), `*`, or the event's item.
+#[derive(Clone, Debug, PartialEq)]
+enum FactExtra {
+    None,
+    Any,
+    Item(String),
+}
+
+/// An atom's position, an event's job and its item (work or host name, or instance).
+type Seen = (usize, u64, String);
+
+/// The item an event's extra names, if any.
+fn item(extra: &EventExtra) -> Option<String> {
+    match extra {
+        EventExtra::None => None,
+        EventExtra::Work(s) | EventExtra::Host(s) => Some(s.clone()),
+        EventExtra::Subjob(i) => Some(i.to_string()),
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -274,11 +308,30 @@ impl Reference {
             return Ok(());
         }
         let limit = self.config.limits.ticks_per_move;
-        if self.ticks_due(to) > limit {
+        let once = self.config.catch_up == CatchUp::Once;
+        if !once && self.catch_up_due(to) > limit {
             return Err(Error::new(
                 ErrorKind::TooManyTicks { limit },
-                format!("moving the clock to {to} would fire more than the limit of {limit} ticks"),
+                format!(
+                    "moving the clock from {} to {to} would fire more than the limit of {limit} repeat ticks \
+                     beyond the first of each repeat; a shorter move passes (one second always does)",
+                    self.now
+                ),
             ));
+        }
+        if once {
+            // Each repeat atom due fires once, at its last tick up to `to`.
+            for cb in self.callbacks.iter_mut().filter(|c| c.alive) {
+                for k in 0..cb.atoms.len() {
+                    if let (AtomKind::Clock { schedule: Schedule::Every { every, .. }, .. }, Some(t)) =
+                        (&cb.atoms[k], cb.next[k])
+                    {
+                        if t <= to {
+                            cb.next[k] = Some(t + (to - t) / every * every);
+                        }
+                    }
+                }
+            }
         }
         loop {
             let t = self
@@ -294,20 +347,28 @@ impl Reference {
                 if !cb.alive {
                     continue;
                 }
+                // A callback that cannot fire any more (at its maximum) still reaches its
+                // one-shot times (the atom is met), but its repeats stop for good.
+                let able = can_fire(cb);
                 let mut hit = false;
                 for k in 0..cb.atoms.len() {
                     if cb.next[k] != Some(t) {
                         continue;
                     }
-                    hit = true;
-                    cb.latch[k] = true;
-                    cb.next[k] = match &cb.atoms[k] {
-                        AtomKind::Clock { schedule: Schedule::Every { every, .. }, .. } => t.checked_add(*every),
+                    let repeat = match &cb.atoms[k] {
+                        AtomKind::Clock { schedule: Schedule::Every { every, .. }, .. } => Some(*every),
                         _ => None,
                     };
+                    if repeat.is_some() && !able {
+                        cb.next[k] = None;
+                        continue;
+                    }
+                    hit = true;
+                    cb.latch[k] = true;
+                    cb.next[k] = repeat.and_then(|every| t.checked_add(every));
                 }
-                if hit {
-                    self.try_fire(id, Cause::Tick(t), None, out);
+                if hit && able {
+                    self.try_fire(id, Cause::Tick(t), None, &[], out);
                 }
             }
         }
@@ -329,12 +390,15 @@ impl Reference {
         }
         let job =
             self.jobs.remove(&id).ok_or_else(|| Error::new(ErrorKind::UnknownJob, format!("job {id} is not live")))?;
+        // What happened to a removed job is forgotten with it.
+        self.history.retain(|f| f.job != id);
         for cb in job.callbacks {
             let cb = &mut self.callbacks[cb as usize];
             cb.alive = false;
             cb.latch = Vec::new();
             cb.next = Vec::new();
             cb.atoms = Vec::new();
+            cb.seen = Vec::new();
         }
         Ok(())
     }
@@ -593,6 +657,7 @@ impl Reference {
                 next,
                 count: 0,
                 alive: true,
+                seen: Vec::new(),
             });
         }
     }
@@ -605,7 +670,7 @@ impl Reference {
             if self.config.retroactive {
                 for k in 0..self.callbacks[id].atoms.len() {
                     let cb = &self.callbacks[id];
-                    let known = self.history.iter().any(|e| self.atom_matches(&cb.atoms[k], cb.owner, e));
+                    let known = self.history.iter().any(|f| self.fact_matches(&cb.atoms[k], cb.owner, f));
                     self.callbacks[id].latch[k] |= known;
                 }
             }
@@ -614,7 +679,7 @@ impl Reference {
             }
         }
         for id in preset {
-            self.try_fire(id, Cause::Registration, None, out);
+            self.try_fire(id, Cause::Registration, None, &[], out);
         }
     }
 
@@ -650,14 +715,40 @@ impl Reference {
             if hits.is_empty() {
                 continue;
             }
+            // The items this event brings to the callback's `*` atoms (spec §9,
+            // "Re-firing"): (atom, job, item).
+            let wild: Vec<Seen> = hits
+                .iter()
+                .filter(|&&k| matches!(&cb.atoms[k], AtomKind::Event { extra: Extra::Any, .. }))
+                .filter_map(|&k| item(&event.extra).map(|i| (k, event.job, i)))
+                .collect();
             for k in hits {
                 self.callbacks[id].latch[k] = true;
             }
             let target = self.target(id, event);
-            self.try_fire(id, cause, target, out);
+            self.try_fire(id, cause, target, &wild, out);
         }
         if self.config.retroactive {
-            self.history.push(event.clone());
+            let extras = match item(&event.extra) {
+                None => vec![FactExtra::None],
+                Some(i) => vec![FactExtra::Any, FactExtra::Item(i)],
+            };
+            for extra in extras {
+                // Names compare ignoring case: one fact, however the event spells it.
+                let name = match &event.name {
+                    Name::Custom(c) => Name::Custom(c.to_ascii_lowercase().into()),
+                    n => n.clone(),
+                };
+                let fact = Fact { job: event.job, name, ty: event.event_type(), extra };
+                if !self.history.contains(&fact) {
+                    self.history.push(fact);
+                }
+            }
+            let cap = usize::try_from(self.config.limits.facts).unwrap_or(usize::MAX);
+            if self.history.len() > cap {
+                let excess = self.history.len() - cap;
+                self.history.drain(..excess);
+            }
         }
         Ok(())
     }
@@ -678,6 +769,25 @@ impl Reference {
             _ => false,
         };
         name_ok && *ty == event.event_type() && extra_ok && self.context_is(context, owner, event.job)
+    }
+
+    /// Whether a kept fact satisfies an event atom of a callback of `owner` now: as
+    /// [`Reference::atom_matches`], but a `*` atom needs a fact kept under `*`.
+    fn fact_matches(&self, atom: &AtomKind, owner: Option<Owner>, fact: &Fact) -> bool {
+        let AtomKind::Event { name, ty, context, extra } = atom else { return false };
+        let name_ok = match (name, &fact.name) {
+            (Name::Builtin(EventName::Done), Name::Builtin(n)) => n.is_terminal(),
+            (Name::Builtin(a), Name::Builtin(b)) => a == b,
+            (Name::Custom(a), Name::Custom(b)) => a.eq_ignore_ascii_case(b),
+            _ => false,
+        };
+        let extra_ok = match (extra, &fact.extra) {
+            (Extra::None, FactExtra::None) | (Extra::Any, FactExtra::Any) => true,
+            (Extra::Name(a), FactExtra::Item(b)) => **a == **b,
+            (Extra::Subjob(a), FactExtra::Item(b)) => a.to_string() == *b,
+            _ => false,
+        };
+        name_ok && *ty == fact.ty && extra_ok && self.context_is(context, owner, fact.job)
     }
 
     /// Whether `context`, seen from `owner`, names `job` now.
@@ -707,10 +817,24 @@ impl Reference {
     }
 
     /// Fires callback `id` once if its trigger is true and its count under its maximum.
-    fn try_fire(&mut self, id: usize, cause: Cause, target: Option<Target>, out: &mut Vec<Firing>) {
+    /// With `on-rise`, a callback that has fired fires again only when `wild` (the
+    /// `*` atoms this event matched, with its job and item) holds an item that has not
+    /// caused a firing of it through that atom.
+    fn try_fire(&mut self, id: usize, cause: Cause, target: Option<Target>, wild: &[Seen], out: &mut Vec<Firing>) {
+        let on_rise = self.config.refire == Refire::OnRise;
         let cb = &mut self.callbacks[id];
         if !eval(&cb.expr, &cb.latch, &mut 0) || cb.action.maximum.is_some_and(|m| cb.count >= m) {
             return;
+        }
+        if on_rise {
+            if cb.count > 0 && wild.iter().all(|w| cb.seen.contains(w)) {
+                return;
+            }
+            for w in wild {
+                if !cb.seen.contains(w) {
+                    cb.seen.push(w.clone());
+                }
+            }
         }
         cb.count += 1;
         out.push(Firing {
@@ -726,26 +850,33 @@ impl Reference {
 
     // -- clock -------------------------------------------------------------------------
 
-    /// The atom ticks a move to `to` would fire. Atoms of one callback with the same
-    /// schedule are one atom: they are set together.
-    fn ticks_due(&self, to: u64) -> u64 {
+    /// The catch-up ticks a move to `to` would fire: for each repeat schedule of a
+    /// callback that can still fire, its ticks up to `to` beyond the first. Atoms of one callback with the same schedule are
+    /// one atom: they are set together.
+    fn catch_up_due(&self, to: u64) -> u64 {
         let mut n: u64 = 0;
-        for cb in self.callbacks.iter().filter(|c| c.alive) {
+        for cb in self.callbacks.iter().filter(|c| c.alive && can_fire(c)) {
             let mut seen: Vec<Schedule> = Vec::new();
             for (k, atom) in cb.atoms.iter().enumerate() {
-                let (AtomKind::Clock { schedule, .. }, Some(t)) = (atom, cb.next[k]) else { continue };
+                let (AtomKind::Clock { schedule: schedule @ Schedule::Every { every, .. }, .. }, Some(t)) =
+                    (atom, cb.next[k])
+                else {
+                    continue;
+                };
                 if t > to || seen.contains(schedule) {
                     continue;
                 }
                 seen.push(*schedule);
-                n = n.saturating_add(match schedule {
-                    Schedule::Every { every, .. } => ((to - t) / every).saturating_add(1),
-                    Schedule::At(_) => 1,
-                });
+                n = n.saturating_add((to - t) / every);
             }
         }
         n
     }
+}
+
+/// Whether `cb` is under its maximum.
+fn can_fire(cb: &Callback) -> bool {
+    cb.action.maximum.map_or(true, |m| cb.count < m)
 }
 
 impl Apply for Reference {
@@ -842,7 +973,7 @@ impl Reference {
         for (k, h) in hit.into_iter().enumerate() {
             self.callbacks[id].latch[k] |= h;
         }
-        self.try_fire(id, Cause::Forced, None, out);
+        self.try_fire(id, Cause::Forced, None, &[], out);
         Ok(())
     }
 

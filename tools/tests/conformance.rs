@@ -2,7 +2,8 @@
 //! with a farm log (`log.jsonl`), the expected output (`expected.jsonl`) and optional
 //! options (`config.json`: `{"retroactive": bool, "start_time": T, "event_names": [..],
 //! "limits": {"subjobs": N, "submission_instances": N, "submission_callbacks": N,
-//! "submission_atoms": N, "line_bytes": N}}`). Each case
+//! "submission_atoms": N, "line_bytes": N}, "refire": "each-match"|"on-rise",
+//! "catch_up": "all"|"once", "ticks_per_move": N, "facts": N}`). Each case
 //! runs through every execution mode: one event at a time, batches of 1, 3 and 4096
 //! events, and the channel pipeline (whose outcomes are compared with `Engine::apply`
 //! one command at a time, the memory figures of metrics aside), and cut in two at
@@ -54,6 +55,22 @@ fn engine_for(case: &Path) -> (Config, Vec<String>) {
             if let Some(n) = v["limits"][key].as_u64() {
                 *field = n;
             }
+        }
+        config.refire = match v["refire"].as_str() {
+            None | Some("each-match") => trigwire::Refire::EachMatch,
+            Some("on-rise") => trigwire::Refire::OnRise,
+            Some(other) => panic!("unknown refire `{other}` in {}", case.display()),
+        };
+        config.catch_up = match v["catch_up"].as_str() {
+            None | Some("all") => trigwire::CatchUp::All,
+            Some("once") => trigwire::CatchUp::Once,
+            Some(other) => panic!("unknown catch_up `{other}` in {}", case.display()),
+        };
+        if let Some(limit) = v["ticks_per_move"].as_u64() {
+            config.limits.ticks_per_move = limit;
+        }
+        if let Some(cap) = v["facts"].as_u64() {
+            config.limits.facts = cap;
         }
         if let Some(list) = v["event_names"].as_array() {
             names = list.iter().map(|n| n.as_str().expect("names are strings").to_string()).collect();

@@ -1,7 +1,8 @@
 //! Differential test: the compiled engine against the reference semantics on random
 //! farms (submissions with labels, groups, parents, agendas, subjobs, dependencies and
 //! random triggers; events; clock moves; removals; global callbacks), in both the
-//! edge-triggered and the retroactive modes, one event at a time and in batches, and
+//! edge-triggered and the retroactive modes, each re-firing and catch-up policy, with
+//! tick and fact limits small enough to trip, one event at a time and in batches, and
 //! with the engine saved and restored after a random line; explanations, metrics and
 //! the operator's satisfy and re-arm among them. Any difference in output lines
 //! (submissions, warnings, firings, targets, explanations, counters, errors) fails.
@@ -9,7 +10,7 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use trigwire::wire::{Mode, Replay};
-use trigwire::{Config, Engine};
+use trigwire::{CatchUp, Config, Engine, Refire};
 use trigwire_tools::Reference;
 
 const NAMES: [&str; 8] = ["complete", "complete", "failed", "killed", "done", "done", "submit", "timeout"];
@@ -171,13 +172,32 @@ fn log(steps: &[Value]) -> String {
     out
 }
 
-fn compare(steps: &[Value], retroactive: bool, cut: prop::sample::Index) -> Result<(), TestCaseError> {
+/// The engine options a farm runs under: `retroactive`, re-firing, catch-up, and the
+/// tick and fact limits, small enough to trip or at their defaults.
+fn options() -> impl Strategy<Value = Config> {
+    let small = prop_oneof![2 => Just(None), 1 => (0u64..8).prop_map(Some)];
+    (any::<bool>(), any::<bool>(), any::<bool>(), small.clone(), small).prop_map(
+        |(retroactive, on_rise, once, ticks, facts)| {
+            let mut config = Config { retroactive, ..Config::default() };
+            config.refire = if on_rise { Refire::OnRise } else { Refire::EachMatch };
+            config.catch_up = if once { CatchUp::Once } else { CatchUp::All };
+            if let Some(t) = ticks {
+                config.limits.ticks_per_move = t;
+            }
+            if let Some(f) = facts {
+                config.limits.facts = f;
+            }
+            config
+        },
+    )
+}
+
+fn compare(steps: &[Value], config: Config, cut: prop::sample::Index) -> Result<(), TestCaseError> {
     let text = log(steps);
-    let config = Config { retroactive, ..Config::default() };
     let expected = values(&Replay::new(Reference::new(config)).run_bytes(text.as_bytes(), Mode::OneByOne));
     for mode in [Mode::OneByOne, Mode::Batch(2), Mode::Batch(64)] {
         let got = values(&Replay::new(Engine::new(config)).run_bytes(text.as_bytes(), mode));
-        prop_assert_eq!(&got, &expected, "mode {:?}, log:\n{}", mode, text);
+        prop_assert_eq!(&got, &expected, "mode {:?}, {:?}, log:\n{}", mode, config, text);
     }
     // Saved and restored after a random line: the rest of the log answers the same.
     let lines: Vec<&str> = text.lines().collect();
@@ -204,8 +224,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
-    fn engine_matches_reference(steps in farm(), retroactive in any::<bool>(), cut in any::<prop::sample::Index>()) {
-        compare(&steps, retroactive, cut)?;
+    fn engine_matches_reference(steps in farm(), config in options(), cut in any::<prop::sample::Index>()) {
+        compare(&steps, config, cut)?;
     }
 }
 
