@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::front::ids::{ActionId, CallbackId, Symbol};
 use crate::front::model::{Cause, RawFiring};
 use crate::front::plan::CallbackRef;
-use crate::front::registry::{JobRecord, Registry, ResolvedEvent};
+use crate::front::registry::{decode_schedule, encode_schedule, JobRecord, Registry, ResolvedEvent};
 use crate::front::resolve::{ExtraKey, Slot};
 use crate::syntax::{EventType, Schedule};
 use hashbrown::HashMap;
@@ -430,17 +430,7 @@ impl Compiled {
                 e.len(atoms.len());
                 for &(slot, schedule) in atoms.iter() {
                     e.u32(slot);
-                    match schedule {
-                        Schedule::At(t) => {
-                            e.u8(0);
-                            e.u64(t);
-                        }
-                        Schedule::Every { start, every } => {
-                            e.u8(1);
-                            e.u64(start);
-                            e.u64(every);
-                        }
-                    }
+                    encode_schedule(schedule, e);
                 }
             }
         })
@@ -494,14 +484,7 @@ impl Compiled {
                 for _ in 0..d.count(13)? {
                     let slot = d.u32()?;
                     d.check(slot < width, || format!("a clock atom of callback {} is past its circuit", cb.as_u32()))?;
-                    let schedule = match d.tag(2, "schedule")? {
-                        0 => Schedule::At(d.u64()?),
-                        _ => {
-                            let (start, every) = (d.u64()?, d.u64()?);
-                            d.check(every > 0, || "a repeat of every 0 seconds".into())?;
-                            Schedule::Every { start, every }
-                        }
-                    };
+                    let schedule = decode_schedule(d)?;
                     atoms.push((slot, schedule));
                 }
                 d.check(clocks.insert(cb, atoms.into_boxed_slice()).is_none(), || "clock atoms listed twice".into())?;

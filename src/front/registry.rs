@@ -1083,6 +1083,33 @@ impl JobRecord {
     }
 }
 
+/// A clock atom's schedule.
+pub(crate) fn encode_schedule(schedule: Schedule, e: &mut Enc) {
+    match schedule {
+        Schedule::At(t) => {
+            e.u8(0);
+            e.u64(t);
+        }
+        Schedule::Every { start, every } => {
+            e.u8(1);
+            e.u64(start);
+            e.u64(every);
+        }
+    }
+}
+
+pub(crate) fn decode_schedule(d: &mut Dec<'_>) -> Result<Schedule, Error> {
+    Ok(match d.tag(2, "schedule")? {
+        0 => Schedule::At(d.u64()?),
+        _ => {
+            let start = d.u64()?;
+            let every = d.u64()?;
+            d.check(every > 0, || "a repeat every 0 seconds".into())?;
+            Schedule::Every { start, every }
+        }
+    })
+}
+
 /// A universal callback's trigger tree, as parsed.
 fn encode_expr(expr: &Expr, e: &mut Enc) {
     match expr {
@@ -1116,17 +1143,7 @@ fn encode_expr(expr: &Expr, e: &mut Enc) {
                         encode_name(name, e);
                         encode_context(context, e);
                     }
-                    match *schedule {
-                        Schedule::At(t) => {
-                            e.u8(0);
-                            e.u64(t);
-                        }
-                        Schedule::Every { start, every } => {
-                            e.u8(1);
-                            e.u64(start);
-                            e.u64(every);
-                        }
-                    }
+                    encode_schedule(*schedule, e);
                 }
             }
         }
@@ -1165,15 +1182,7 @@ fn decode_expr(d: &mut Dec<'_>, depth: u32, custom: &CustomNames, source: &str) 
                 }
                 _ => {
                     let owner = if d.bool()? { Some((decode_name(d, custom)?, decode_context(d)?)) } else { None };
-                    let schedule = match d.tag(2, "schedule")? {
-                        0 => Schedule::At(d.u64()?),
-                        _ => {
-                            let start = d.u64()?;
-                            let every = d.u64()?;
-                            d.check(every > 0, || "a repeat every 0 seconds".into())?;
-                            Schedule::Every { start, every }
-                        }
-                    };
+                    let schedule = decode_schedule(d)?;
                     AtomKind::Clock { owner, schedule }
                 }
             };
