@@ -161,6 +161,23 @@ impl Callbacks {
         (s.kind != DEAD_KIND).then_some(s)
     }
 
+    /// The first live callback with an id in `lo..hi`, visiting only stored chunks.
+    pub fn first_live_in(&self, lo: u32, hi: u32) -> Option<u32> {
+        let (lo, hi) = (lo as usize, (hi as usize).min(self.chunks.len() * CHUNK));
+        let mut at = lo;
+        while at < hi {
+            let c = at / CHUNK;
+            let end = ((c + 1) * CHUNK).min(hi);
+            if let Some(chunk) = &self.chunks[c] {
+                if let Some(i) = (at..end).find(|&i| chunk[i % CHUNK].kind != DEAD_KIND) {
+                    return Some(i as u32);
+                }
+            }
+            at = end;
+        }
+        None
+    }
+
     pub fn is_live(&self, cb: CallbackId) -> bool {
         self.state(cb).is_some()
     }
@@ -414,7 +431,12 @@ impl Callbacks {
                     let cb = CallbackId::from_u32((c * CHUNK + i) as u32);
                     let fine = catalog.kind_live(state.kind) && cb.as_u32() < next && catalog.covers(cb);
                     if !fine {
-                        let what = format!("callback {} has a bad kind or id", cb.as_u32());
+                        let why = match (catalog.kind_live(state.kind), cb.as_u32() < next) {
+                            (false, _) => "its kind is not live",
+                            (_, false) => "its id was never handed out",
+                            _ => "no live owner run covers it",
+                        };
+                        let what = format!("callback {}: {why}", cb.as_u32());
                         return Err(snapshot_error(at + 16 * i as u64, what));
                     }
                     live += 1;

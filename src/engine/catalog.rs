@@ -262,6 +262,48 @@ impl Catalog {
         &self.kind_refs
     }
 
+    /// Checks the owner runs against the live jobs, each `(id, first callback, count)`,
+    /// and the live callbacks (`first_live_in(lo, hi)`, ids below `next`):
+    /// a job with callbacks has one live run of its own starting at its first callback
+    /// at position 0 and reaching past its last, and every live run of a job owner is
+    /// that job's (removal finds a job's run by its first callback).
+    pub fn check_jobs(
+        &self,
+        jobs: &[(u64, u32, u32)],
+        next: u32,
+        first_live_in: &dyn Fn(u32, u32) -> Option<u32>,
+    ) -> Result<(), String> {
+        let mut firsts: HashMap<u32, (u64, u32)> = HashMap::with_capacity(jobs.len());
+        for &(id, first, n) in jobs.iter().filter(|j| j.2 > 0) {
+            firsts.insert(first, (id, n));
+        }
+        let mut seen = 0usize;
+        for (i, run) in self.owners.iter().enumerate().filter(|(_, r)| r.index != DEAD_RUN && r.owner != 0) {
+            let Some(&(id, n)) = firsts.get(&run.first) else {
+                return Err(format!("owner run at callback {} belongs to no live job", run.first));
+            };
+            let end = self.owners.get(i + 1).map_or(u64::MAX, |r| u64::from(r.first));
+            let last = u64::from(run.first) + u64::from(n);
+            if id != run.owner || run.index != 0 || end < last {
+                return Err(format!("owner run at callback {} does not match job {id}", run.first));
+            }
+            // Past the job's callbacks, its run covers no live one: removing the job
+            // kills the run.
+            let beyond = match last < u64::from(next) {
+                true => first_live_in(last as u32, end.min(u64::from(next)) as u32),
+                false => None,
+            };
+            if let Some(cb) = beyond {
+                return Err(format!("live callback {cb} lies in the owner run of job {id}, past its callbacks"));
+            }
+            seen += 1;
+        }
+        if seen != firsts.len() {
+            return Err("a live job has no owner run of its own".into());
+        }
+        Ok(())
+    }
+
     /// Whether callback `cb` lies in a live owner run.
     pub fn covers(&self, cb: CallbackId) -> bool {
         let at = self.owners.partition_point(|r| r.first <= cb.as_u32());

@@ -478,8 +478,10 @@ impl Arena {
             let Some(start) = cell.list() else { continue };
             let header = self.postings.get(start as usize).copied().unwrap_or(NONE);
             let count = header.cb.as_u32();
-            let end = u64::from(start) + 1 + u64::from(capacity(count));
-            let fits = header.slot == LIST && (3..u32::MAX / 2).contains(&count) && end <= len;
+            // The count's range first: `capacity` of a count past 2^31 overflows.
+            let counted = (3..u32::MAX / 2).contains(&count);
+            let end = u64::from(start) + 1 + u64::from(capacity(count.min(u32::MAX / 2)));
+            let fits = header.slot == LIST && counted && end <= len;
             d.check(fits, || format!("the run at {start} does not fit the arena"))?;
             check_list(d, self.slice(cell), accept)?;
             runs.push((u64::from(start), end));

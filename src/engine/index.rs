@@ -384,33 +384,6 @@ fn decode_list(d: &mut Dec<'_>, accept: &dyn Fn(Posting) -> bool) -> Result<Post
 }
 
 impl Index {
-    /// Whether every symbol that a head or an exact cell names is one that `live`
-    /// accepts, where a live callback (`cb_live`) has a posting under it. Postings of
-    /// removed callbacks may stand under freed symbols until a sweep drops them (the job
-    /// released its symbols when it was removed); nothing reads their symbols.
-    pub(crate) fn symbols_live(&self, live: &dyn Fn(u32) -> bool, cb_live: &dyn Fn(CallbackId) -> bool) -> bool {
-        let any_live = |list: &[Posting]| list.iter().any(|p| cb_live(p.cb));
-        let mut heads = vec![None; self.tables.len()];
-        for (head, t) in &self.heads {
-            heads[t.as_usize()] = Some(*head);
-        }
-        self.tables.iter().zip(heads).all(|(t, head)| {
-            let cells_fine =
-                t.exact.cells_by_symbol().all(|(s, cell)| live(s.as_u32()) || !any_live(self.arena.slice(cell)));
-            let used =
-                any_live(&t.whole) || any_live(&t.any) || t.exact.cells().any(|cell| any_live(self.arena.slice(cell)));
-            let head_fine = match head {
-                Some(h) if used => {
-                    let name = !matches!(h.name, NameKey::Custom(s) if !live(s.as_u32()));
-                    let ctx = !matches!(h.ctx, Ctx::Label(_, s) if !live(s.as_u32()));
-                    name && ctx
-                }
-                _ => true,
-            };
-            cells_fine && head_fine
-        })
-    }
-
     pub(crate) fn encode(&self, e: &mut Enc) {
         self.arena.encode(e);
         let mut heads: Vec<Option<&Head>> = vec![None; self.tables.len()];
@@ -460,12 +433,13 @@ impl Index {
             d.check(fresh, || "a head of the index is listed twice".into())?;
         }
         let cells = index.tables.iter().flat_map(|t| t.exact.cells());
+        index.arena.check_runs(d, cells, accept)?;
+        // Counted once the arena runs are known to fit.
         let postings: usize = index
             .tables
             .iter()
             .map(|t| t.whole.len() + t.any.len() + t.exact.cells().map(|c| index.arena.slice(c).len()).sum::<usize>())
             .sum();
-        index.arena.check_runs(d, cells, accept)?;
         let mut headless = vec![true; n];
         index.heads.values().for_each(|t| headless[t.as_usize()] = false);
         for _ in 0..d.count(4)? {

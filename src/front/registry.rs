@@ -1072,14 +1072,6 @@ impl JobRecord {
             removed_reported: d.bool()?,
             symbols: SymbolRuns::decode(d, interner)?,
         })
-        .and_then(|job| {
-            let live = match &job.agenda {
-                Agenda::Range { first, len } => (*first..first + len).all(|s| interner.is_live(s)),
-                Agenda::Sorted(list) => list.iter().all(|s| interner.is_live(s.as_u32())),
-            };
-            d.check(live, || "an agenda names a freed symbol".into())?;
-            Ok(job)
-        })
     }
 }
 
