@@ -440,9 +440,9 @@ impl Compiled {
     }
 
     /// Checks the owner runs against the live jobs (see [`Catalog::check_jobs`]).
-    pub(super) fn check_jobs(&self, jobs: &[(u64, u32, u32)], next: u32) -> Result<(), String> {
+    pub(super) fn check_jobs(&self, jobs: &[(u64, u32, u32)], globals: u32, next: u32) -> Result<(), String> {
         let callbacks = &self.callbacks;
-        self.catalog.check_jobs(jobs, next, &|lo, hi| callbacks.first_live_in(lo, hi))
+        self.catalog.check_jobs(jobs, globals, next, &|lo, hi| callbacks.first_live_in(lo, hi))
     }
 
     /// Each live kind's action with its count of live callbacks.

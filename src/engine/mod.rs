@@ -796,7 +796,7 @@ fn target(reg: &Registry, firing: &RawFiring, ev: &ResolvedEvent) -> Option<RawT
 fn check_references(reg: &Registry, matcher: &Compiled, facts: Option<&Facts>) -> Result<(), String> {
     let jobs: Vec<(u64, u32, u32)> =
         reg.jobs.iter().map(|(&id, job)| (id, job.first_callback.as_u32(), job.callbacks)).collect();
-    matcher.check_jobs(&jobs, reg.next_callback())?;
+    matcher.check_jobs(&jobs, reg.globals(), reg.next_callback())?;
     let mut symbols = vec![0u32; reg.symbols.len()];
     let mut hold = |s: crate::front::ids::Symbol| {
         if let Some(n) = symbols.get_mut(s.as_usize()) {

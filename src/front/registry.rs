@@ -371,6 +371,11 @@ impl Registry {
         self.next_callback
     }
 
+    /// How many global callbacks were ever registered: the next one's position.
+    pub fn globals(&self) -> u32 {
+        self.globals
+    }
+
     /// Whether action id `id` is a live action.
     pub fn action_live(&self, id: u32) -> bool {
         matches!(self.actions.get(id as usize), Some(Some(_)))
