@@ -12,9 +12,10 @@ use super::memory::MemoryUsage;
 use super::postings::{Posting, WILD};
 use super::scratch::Scratch;
 use super::snapshot::{snapshot_error, Reader, Writer};
+use super::Emit;
 use crate::error::Error;
 use crate::front::ids::{ActionId, CallbackId, Symbol};
-use crate::front::model::{Cause, RawFiring};
+use crate::front::model::Cause;
 use crate::front::plan::CallbackRef;
 use crate::front::registry::{decode_schedule, encode_schedule, JobRecord, Registry, ResolvedEvent};
 use crate::front::resolve::{ExtraKey, Slot};
@@ -99,7 +100,7 @@ impl Compiled {
         callbacks: impl Iterator<Item = CallbackRef<'a>>,
         facts: Option<&Facts>,
         scratch: &mut Scratch,
-        out: &mut Vec<RawFiring>,
+        out: &mut impl Emit,
     ) {
         let preset = &mut scratch.postings;
         preset.clear();
@@ -155,14 +156,7 @@ impl Compiled {
 
     /// Sets the latches of `postings` (sorted by callback) and fires each callback once,
     /// through the one latch loop over the whole table.
-    fn apply(
-        &mut self,
-        reg: &Registry,
-        postings: &[Posting],
-        cause: Cause,
-        hint: &mut usize,
-        out: &mut Vec<RawFiring>,
-    ) {
+    fn apply(&mut self, reg: &Registry, postings: &[Posting], cause: Cause, hint: &mut usize, out: &mut impl Emit) {
         self.apply_item(reg, postings, cause, None, hint, out);
     }
 
@@ -174,11 +168,11 @@ impl Compiled {
         cause: Cause,
         item: Option<(u64, Symbol)>,
         hint: &mut usize,
-        out: &mut Vec<RawFiring>,
+        out: &mut impl Emit,
     ) {
         let fire = FireCtx { catalog: &self.catalog, reg, cause, on_rise: self.on_rise, item };
         let mut all = self.callbacks.whole(*hint);
-        all.apply(postings, &fire, |firing| out.push(firing));
+        all.apply(postings, &fire, |firing| out.emit(reg, firing));
         *hint = all.hint;
         self.stats.circuits_checked += all.checked;
     }
@@ -190,7 +184,7 @@ impl Compiled {
         ev: &ResolvedEvent,
         cause: Cause,
         scratch: &mut Scratch,
-        out: &mut Vec<RawFiring>,
+        out: &mut impl Emit,
     ) {
         scratch.postings.clear();
         self.index.event_postings(ev, &mut scratch.postings);
@@ -234,14 +228,7 @@ impl Compiled {
 
     /// Moves the clock to `to`, firing each due tick in order; with `once`, each repeat
     /// atom due fires once, at its last tick up to `to`.
-    pub(super) fn advance(
-        &mut self,
-        reg: &Registry,
-        to: u64,
-        once: bool,
-        scratch: &mut Scratch,
-        out: &mut Vec<RawFiring>,
-    ) {
+    pub(super) fn advance(&mut self, reg: &Registry, to: u64, once: bool, scratch: &mut Scratch, out: &mut impl Emit) {
         if once {
             self.timers.skip_to_last(to);
         }
@@ -397,13 +384,7 @@ impl Compiled {
 
     /// Sets the latches of `postings` (sorted) through the one latch loop, firing with
     /// cause [`Cause::Forced`]: an operator's `satisfy`.
-    pub(super) fn force(
-        &mut self,
-        reg: &Registry,
-        postings: &[Posting],
-        scratch: &mut Scratch,
-        out: &mut Vec<RawFiring>,
-    ) {
+    pub(super) fn force(&mut self, reg: &Registry, postings: &[Posting], scratch: &mut Scratch, out: &mut impl Emit) {
         self.apply(reg, postings, Cause::Forced, &mut scratch.owner_hint, out);
     }
 

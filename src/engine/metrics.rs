@@ -53,8 +53,22 @@ impl Counters {
         let i = COMMAND_KINDS.iter().position(|k| *k == kind);
         debug_assert!(i.is_some(), "command kind `{kind}` is missing from COMMAND_KINDS");
         if let Some(i) = i {
-            self.commands[i] += n;
+            self.commands[i] = self.commands[i].saturating_add(n);
         }
+    }
+
+    // Every count saturates: a restored state may carry any value.
+
+    pub fn count_events(&mut self, n: u64) {
+        self.events = self.events.saturating_add(n);
+    }
+
+    pub fn count_firings(&mut self, n: u64) {
+        self.firings = self.firings.saturating_add(n);
+    }
+
+    pub fn count_rejections(&mut self, n: u64) {
+        self.rejections = self.rejections.saturating_add(n);
     }
 }
 

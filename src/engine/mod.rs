@@ -72,7 +72,9 @@ use facts::Facts;
 use scratch::Scratch;
 
 use crate::front::model::{CallbackSpec, Cause, Event, Firing, JobSpec, RawFiring, RawTarget, Target};
+use crate::front::plan::Plan;
 use crate::front::registry::{JobRecord, Limits, Registry, ResolvedEvent};
+use crate::front::resolve::Resolved;
 use crate::front::CodeLevel;
 use crate::front::Warning;
 use crate::syntax::{EventName, EventType};
@@ -290,30 +292,55 @@ impl Engine {
         feed: impl FnOnce(&mut dyn FnMut(&JobSpec)) -> Result<(), Error>,
         out: &mut Vec<Firing>,
     ) -> Result<Submission, Error> {
-        let result = self.publishing(out, |engine, raw| engine.submit_raw(feed, raw));
-        // What a rejected submission interned is freed (see `src/front/intern.rs`).
-        self.reg.settle();
-        result
+        let (plan, submission) = self.accept_submission(feed)?;
+        self.fire_submission(&plan, &submission.ids, &mut |f| out.push(f))?;
+        Ok(submission)
     }
 
-    fn submit_raw(
+    /// Plans a submission and commits it: the part of [`Engine::submit_each`] that can
+    /// reject it. A rejected one leaves nothing behind, and an accepted one is
+    /// registered but has not fired yet ([`Engine::fire_submission`]).
+    pub(crate) fn accept_submission(
         &mut self,
         feed: impl FnOnce(&mut dyn FnMut(&JobSpec)) -> Result<(), Error>,
-        out: &mut Vec<RawFiring>,
-    ) -> Result<Submission, Error> {
+    ) -> Result<(Plan, Submission), Error> {
         let mut planner = self.reg.planner();
         let reg = &mut self.reg;
-        feed(&mut |job| reg.plan_job(&mut planner, job))?;
-        let plan = self.reg.finish_plan(planner)?;
+        let planned = feed(&mut |job| reg.plan_job(&mut planner, job)).and_then(|()| self.reg.finish_plan(planner));
+        let plan = match planned {
+            Ok(plan) => plan,
+            Err(e) => {
+                // What a rejected submission interned is freed (see `src/front/intern.rs`).
+                self.reg.settle();
+                return Err(e);
+            }
+        };
         self.reg.commit(&plan);
         let warnings = crate::front::warnings::warnings(&self.reg, &plan);
-        self.matcher.register(&self.reg, plan.callbacks(), self.facts.as_ref(), &mut self.scratch, out);
         let ids: Vec<u64> = plan.jobs.iter().map(|(id, _)| *id).collect();
-        for &id in &ids {
-            let event = Event::job(EventName::Submit, id);
-            self.dispatch(&event, Cause::Submitted(id), out)?;
-        }
-        Ok(Submission { ids, pgrp: plan.pgrp, warnings })
+        let submission = Submission { ids, pgrp: plan.pgrp, warnings };
+        Ok((plan, submission))
+    }
+
+    /// Compiles an accepted submission's callbacks, firing what registration makes
+    /// true, then reports each job's `submit` event, handing each firing to `out` as
+    /// it comes.
+    pub(crate) fn fire_submission(
+        &mut self,
+        plan: &Plan,
+        ids: &[u64],
+        out: &mut (impl FnMut(Firing) + ?Sized),
+    ) -> Result<(), Error> {
+        let result = self.publishing(out, |engine, emit| {
+            engine.matcher.register(&engine.reg, plan.callbacks(), engine.facts.as_ref(), &mut engine.scratch, emit);
+            for &id in ids {
+                let event = Event::job(EventName::Submit, id);
+                engine.dispatch(&event, Cause::Submitted(id), emit)?;
+            }
+            Ok(())
+        });
+        self.reg.settle();
+        result
     }
 
     /// Registers a global callback: no owner, so no `self`, `parent` or labels. Returns
@@ -322,6 +349,14 @@ impl Engine {
     /// # Errors
     /// A bad trigger, code or context; nothing is registered then.
     pub fn add_global(&mut self, spec: &CallbackSpec, out: &mut Vec<Firing>) -> Result<(CallbackId, u32), Error> {
+        let resolved = self.accept_global(spec)?;
+        self.fire_global(&resolved, &mut |f| out.push(f));
+        Ok((resolved.id, resolved.index))
+    }
+
+    /// Resolves a global callback and takes its references: the part of
+    /// [`Engine::add_global`] that can reject it.
+    pub(crate) fn accept_global(&mut self, spec: &CallbackSpec) -> Result<Resolved, Error> {
         let resolved = match self.reg.global(spec) {
             Ok(resolved) => resolved,
             Err(e) => {
@@ -337,11 +372,15 @@ impl Engine {
         self.reg.retain_symbols(&symbols);
         self.reg.globals_live.insert(resolved.id, symbols);
         self.reg.settle();
-        self.publishing(out, |engine, raw| {
+        Ok(resolved)
+    }
+
+    /// Compiles an accepted global callback, firing it if registration makes it true.
+    pub(crate) fn fire_global(&mut self, resolved: &Resolved, out: &mut (impl FnMut(Firing) + ?Sized)) {
+        self.publishing(out, |engine, emit| {
             let callback = std::iter::once(resolved.as_ref());
-            engine.matcher.register(&engine.reg, callback, engine.facts.as_ref(), &mut engine.scratch, raw);
+            engine.matcher.register(&engine.reg, callback, engine.facts.as_ref(), &mut engine.scratch, emit);
         });
-        Ok((resolved.id, resolved.index))
     }
 
     /// Adds a universal callback, attached to every job submitted from now on, after
@@ -366,8 +405,13 @@ impl Engine {
     /// At most eight index lookups, then one step per posting found. No allocation
     /// beyond growing `out`.
     pub fn process(&mut self, event: &Event, out: &mut Vec<Firing>) -> Result<(), Error> {
-        self.publishing(out, |engine, raw| engine.dispatch(event, Cause::Event, raw))?;
-        self.counters.events += 1;
+        self.process_to(event, &mut |f| out.push(f))
+    }
+
+    /// [`Engine::process`], handing each firing to `out` as the matcher finds it.
+    pub(crate) fn process_to(&mut self, event: &Event, out: &mut (impl FnMut(Firing) + ?Sized)) -> Result<(), Error> {
+        self.publishing(out, |engine, emit| engine.dispatch(event, Cause::Event, emit))?;
+        self.counters.count_events(1);
         Ok(())
     }
 
@@ -382,25 +426,39 @@ impl Engine {
     /// pool of more than one thread, a caller outside the pool hands a large batch to a
     /// pool thread and waits for it.
     pub fn process_batch(&mut self, events: &[Event], out: &mut Vec<BatchFiring>) -> Vec<(usize, Error)> {
-        self.process_batch_of(events.iter(), out)
+        let mut rejected = Vec::new();
+        self.process_batch_to(events.iter(), &mut |event, outcome| match outcome {
+            Ok(firing) => out.push(BatchFiring { event, firing }),
+            Err(e) => rejected.push((event, e)),
+        });
+        rejected
     }
 
-    /// [`Engine::process_batch`] over borrowed events.
-    pub(crate) fn process_batch_of<'e>(
+    /// [`Engine::process_batch`] over borrowed events, handing `out` each event's
+    /// rejection or firings in event order, each with the event's position. The
+    /// batch's matcher firings are gathered first (the batch is matched in parallel
+    /// shards; see `batch.rs`), but each is published only as it is handed over.
+    pub(crate) fn process_batch_to<'e>(
         &mut self,
         events: impl ExactSizeIterator<Item = &'e Event> + Send,
-        out: &mut Vec<BatchFiring>,
-    ) -> Vec<(usize, Error)> {
+        out: &mut impl FnMut(usize, Result<Firing, Error>),
+    ) {
         let mut raw = std::mem::take(&mut self.scratch.raw_batch);
         raw.clear();
         let len = events.len();
         let rejected = batch::in_pool(len, || self.process_batch_here(events, &mut raw));
-        self.counters.events += (len - rejected.len()) as u64;
-        self.counters.firings += raw.len() as u64;
-        out.reserve(raw.len());
-        out.extend(raw.iter().map(|r| BatchFiring { event: r.event, firing: self.published(&r.firing) }));
+        self.counters.count_events((len - rejected.len()) as u64);
+        self.counters.count_firings(raw.len() as u64);
+        // A rejected event has no firings: its rejection goes where they would be.
+        let mut from = 0;
+        for (event, e) in rejected {
+            let to = from + raw[from..].partition_point(|r| r.event < event);
+            raw[from..to].iter().for_each(|r| out(r.event, Ok(published(&self.reg, &r.firing))));
+            out(event, Err(e));
+            from = to;
+        }
+        raw[from..].iter().for_each(|r| out(r.event, Ok(published(&self.reg, &r.firing))));
         self.scratch.raw_batch = raw;
-        rejected
     }
 
     fn process_batch_here<'e>(
@@ -450,13 +508,12 @@ impl Engine {
         self.facts.is_some() || self.refire == Refire::OnRise
     }
 
-    fn dispatch(&mut self, event: &Event, cause: Cause, out: &mut Vec<RawFiring>) -> Result<(), Error> {
+    fn dispatch(&mut self, event: &Event, cause: Cause, out: &mut impl Emit) -> Result<(), Error> {
         let ev = self.reg.resolve_event(event, self.interns_extras())?;
-        let from = out.len();
-        self.matcher.event(&self.reg, &ev, cause, &mut self.scratch, out);
-        for firing in &mut out[from..] {
-            firing.target = target(&self.reg, firing, &ev);
-        }
+        self.matcher.event(&self.reg, &ev, cause, &mut self.scratch, &mut |reg: &Registry, mut firing: RawFiring| {
+            firing.target = target(reg, &firing, &ev);
+            out.emit(reg, firing);
+        });
         if let Some(facts) = &mut self.facts {
             facts.record(&ev, &mut hold_fact(&mut self.reg));
         }
@@ -480,10 +537,15 @@ impl Engine {
     /// # Performance
     /// Proportional to the ticks due, not to the number of clock triggers.
     pub fn advance_clock(&mut self, to: u64, out: &mut Vec<Firing>) -> Result<(), Error> {
-        self.publishing(out, |engine, raw| engine.advance_raw(to, raw))
+        self.advance_clock_to(to, &mut |f| out.push(f))
     }
 
-    fn advance_raw(&mut self, to: u64, out: &mut Vec<RawFiring>) -> Result<(), Error> {
+    /// [`Engine::advance_clock`], handing each firing to `out` as the matcher finds it.
+    pub(crate) fn advance_clock_to(&mut self, to: u64, out: &mut (impl FnMut(Firing) + ?Sized)) -> Result<(), Error> {
+        self.publishing(out, |engine, emit| engine.advance_raw(to, emit))
+    }
+
+    fn advance_raw(&mut self, to: u64, out: &mut impl Emit) -> Result<(), Error> {
         if to < self.now {
             return Err(Error::new(
                 ErrorKind::ClockBackwards,
@@ -519,9 +581,14 @@ impl Engine {
     /// # Errors
     /// A job that is not live; nothing changes then.
     pub fn remove_job(&mut self, id: u64, out: &mut Vec<Firing>) -> Result<(), Error> {
+        self.remove_job_to(id, &mut |f| out.push(f))
+    }
+
+    /// [`Engine::remove_job`], handing each firing to `out` as the matcher finds it.
+    pub(crate) fn remove_job_to(&mut self, id: u64, out: &mut (impl FnMut(Firing) + ?Sized)) -> Result<(), Error> {
         if !self.reg.live_job(id)?.removed_reported {
             let removed = Event::job(EventName::Removed, id);
-            self.publishing(out, |engine, raw| engine.dispatch(&removed, Cause::Removed(id), raw))?;
+            self.publishing(out, |engine, emit| engine.dispatch(&removed, Cause::Removed(id), emit))?;
         }
         let record = self.reg.remove(id)?;
         let reg = &mut self.reg;
@@ -555,40 +622,23 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs `run` with the scratch buffer of matcher firings, emptied, then appends what
-    /// it fired to `out`, published: the one way a public method turns the matchers'
-    /// firings into [`Firing`]s.
-    fn publishing<R>(&mut self, out: &mut Vec<Firing>, run: impl FnOnce(&mut Engine, &mut Vec<RawFiring>) -> R) -> R {
-        let mut raw = std::mem::take(&mut self.scratch.raw);
-        raw.clear();
-        let result = run(self, &mut raw);
-        self.publish(&raw, out);
-        self.scratch.raw = raw;
+    /// Runs `run` with an [`Emit`] that publishes the matcher's firings and hands them
+    /// to `out`, a chunk of [`PUBLISH_CHUNK`] at a time: the one way a public method
+    /// turns the matchers' firings into [`Firing`]s. One command's fan-out costs the
+    /// engine one chunk, however many firings it has; what `out` keeps is its own.
+    fn publishing<F: FnMut(Firing) + ?Sized, R>(
+        &mut self,
+        out: &mut F,
+        run: impl FnOnce(&mut Engine, &mut Publish<'_, F>) -> R,
+    ) -> R {
+        let mut chunk = std::mem::take(&mut self.scratch.raw);
+        chunk.clear();
+        let mut publish = Publish { out, chunk, fired: 0 };
+        let result = run(self, &mut publish);
+        publish.flush(&self.reg);
+        self.counters.count_firings(publish.fired);
+        self.scratch.raw = publish.chunk;
         result
-    }
-
-    /// Appends the published form of `raw` to `out`.
-    fn publish(&mut self, raw: &[RawFiring], out: &mut Vec<Firing>) {
-        self.counters.firings += raw.len() as u64;
-        out.reserve(raw.len());
-        out.extend(raw.iter().map(|r| self.published(r)));
-    }
-
-    /// A matcher's firing with its action and target resolved to shared text.
-    fn published(&self, raw: &RawFiring) -> Firing {
-        let target = raw.target.map(|t| match t {
-            RawTarget::Work(w) => Target::Work(Arc::clone(self.reg.symbols.shared(w))),
-            RawTarget::Subjob(i) => Target::Subjob(i),
-        });
-        Firing {
-            callback: raw.callback,
-            owner: raw.owner,
-            index: raw.index,
-            action: Arc::clone(self.reg.action(raw.action)),
-            target,
-            cause: raw.cause,
-            count: raw.count,
-        }
     }
 
     /// The limits the engine was configured with.
@@ -779,6 +829,69 @@ impl Engine {
 }
 
 /// What a firing's qube code acts on (spec §8 "Targets").
+/// A matcher's firing with its action and target resolved to shared text.
+fn published(reg: &Registry, raw: &RawFiring) -> Firing {
+    let target = raw.target.map(|t| match t {
+        RawTarget::Work(w) => Target::Work(Arc::clone(reg.symbols.shared(w))),
+        RawTarget::Subjob(i) => Target::Subjob(i),
+    });
+    Firing {
+        callback: raw.callback,
+        owner: raw.owner,
+        index: raw.index,
+        action: Arc::clone(reg.action(raw.action)),
+        target,
+        cause: raw.cause,
+        count: raw.count,
+    }
+}
+
+/// Where a matcher hands its firings, in order, each with the registry that names its
+/// action and target: a closure, or [`Publish`] (see [`Engine::publishing`]). Generic,
+/// not `dyn`: the latch loop calls it once per firing.
+pub(crate) trait Emit {
+    fn emit(&mut self, reg: &Registry, firing: RawFiring);
+}
+
+impl<E: FnMut(&Registry, RawFiring)> Emit for E {
+    fn emit(&mut self, reg: &Registry, firing: RawFiring) {
+        self(reg, firing);
+    }
+}
+
+/// How many matcher firings [`Publish`] gathers before it hands them over: few enough
+/// to stay in cache, enough that the latch loop runs on its own most of the time.
+const PUBLISH_CHUNK: usize = 1024;
+
+/// Gathers matcher firings a chunk at a time, then publishes them and hands them to
+/// `out`, counting them.
+pub(crate) struct Publish<'o, F: ?Sized> {
+    out: &'o mut F,
+    chunk: Vec<RawFiring>,
+    fired: u64,
+}
+
+impl<F: FnMut(Firing) + ?Sized> Publish<'_, F> {
+    #[cold]
+    #[inline(never)]
+    fn flush(&mut self, reg: &Registry) {
+        self.fired += self.chunk.len() as u64;
+        for raw in self.chunk.drain(..) {
+            (self.out)(published(reg, &raw));
+        }
+    }
+}
+
+impl<F: FnMut(Firing) + ?Sized> Emit for Publish<'_, F> {
+    #[inline]
+    fn emit(&mut self, reg: &Registry, firing: RawFiring) {
+        self.chunk.push(firing);
+        if self.chunk.len() >= PUBLISH_CHUNK {
+            self.flush(reg);
+        }
+    }
+}
+
 fn target(reg: &Registry, firing: &RawFiring, ev: &ResolvedEvent) -> Option<RawTarget> {
     let owner = reg.jobs.get(&firing.owner?)?;
     match reg.action(firing.action).level? {

@@ -121,7 +121,9 @@ impl Engine {
             }
         };
         let postings: Vec<Posting> = slots.into_iter().map(|slot| Posting { cb: id, slot }).collect();
-        self.publishing(out, |engine, raw| engine.matcher.force(&engine.reg, &postings, &mut engine.scratch, raw));
+        self.publishing(&mut |f| out.push(f), |engine, emit| {
+            engine.matcher.force(&engine.reg, &postings, &mut engine.scratch, emit);
+        });
         Ok(())
     }
 

@@ -22,8 +22,10 @@ pub(crate) struct Scratch {
     pub(super) owner_hint: usize,
     /// The buffers of batches (see `batch.rs`).
     pub(super) batch: BatchScratch,
-    /// Matcher firings, turned into [`crate::Firing`]s before they leave the engine.
+    /// A chunk of matcher firings, published as it fills (see `Engine::publishing`).
     pub(super) raw: Vec<RawFiring>,
+    /// A batch's matcher firings, turned into [`crate::Firing`]s as they leave the
+    /// engine.
     pub(super) raw_batch: Vec<RawBatchFiring>,
 }
 

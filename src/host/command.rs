@@ -17,7 +17,7 @@
 //! then its firing, if any; for a re-arm, [`Outcome::Rearmed`]. A rejected
 //! command has exactly one outcome, [`Outcome::Rejected`], and changed nothing.
 
-use crate::engine::{BatchFiring, Engine, Explanation, Metrics, Submission};
+use crate::engine::{Engine, Explanation, Metrics, Submission};
 use crate::error::Error;
 use crate::front::ids::CallbackId;
 use crate::front::model::{CallbackSpec, Event, Firing, JobSpec};
@@ -131,6 +131,12 @@ pub type JobFeed<'f> = dyn FnMut(&mut dyn FnMut(&JobSpec)) -> Result<(), Error> 
 /// Something that applies [`Command`]s: the engine, and the reference semantics that
 /// tests and benchmarks compare it with. Hosts that can drive either (the wire format's
 /// [`crate::wire::Replay`]) are generic over this trait.
+///
+/// Each method comes in two forms: one appends to a `Vec`, the other (`*_to`, and
+/// [`Apply::submit_each`]) hands each outcome to a sink as it is produced. The engine
+/// produces them one at a time, so a host that writes each outcome as it comes holds
+/// none of a command's fan-out; the defaults of the sink forms gather a command's
+/// outcomes first.
 pub trait Apply {
     /// Applies one command, appending its outcomes; see [`Engine::apply`].
     ///
@@ -138,29 +144,45 @@ pub trait Apply {
     /// A rejected command, which changed nothing and appended nothing.
     fn apply(&mut self, command: &Command, out: &mut Vec<Outcome>) -> Result<(), Error>;
 
+    /// Applies one command, handing each outcome to `out` in order; see
+    /// [`Engine::apply_to`]. The default gathers them with [`Apply::apply`] first.
+    ///
+    /// # Errors
+    /// A rejected command, which changed nothing and handed nothing over.
+    fn apply_to(&mut self, command: &Command, out: &mut dyn FnMut(Outcome)) -> Result<(), Error> {
+        let mut outcomes = Vec::new();
+        let result = self.apply(command, &mut outcomes);
+        outcomes.into_iter().for_each(out);
+        result
+    }
+
     /// Applies commands in order, appending every outcome tagged with its command's
-    /// position; see [`Engine::apply_all`]. The default applies them one by one.
+    /// position; see [`Engine::apply_all`].
     fn apply_all(&mut self, commands: &[Command], out: &mut Vec<Reply>) {
-        let mut one = Vec::new();
+        self.apply_all_to(commands, &mut |reply| out.push(reply));
+    }
+
+    /// Applies commands in order, handing every outcome to `out`, tagged with its
+    /// command's position; see [`Engine::apply_all_to`]. The default applies them one by
+    /// one with [`Apply::apply_to`].
+    fn apply_all_to(&mut self, commands: &[Command], out: &mut dyn FnMut(Reply)) {
         for (i, command) in commands.iter().enumerate() {
-            one.clear();
-            if let Err(e) = self.apply(command, &mut one) {
-                one.push(Outcome::Rejected(e));
+            if let Err(e) = self.apply_to(command, &mut |outcome| out(Reply { command: i, outcome })) {
+                out(Reply { command: i, outcome: Outcome::Rejected(e) });
             }
-            out.extend(one.drain(..).map(|outcome| Reply { command: i, outcome }));
         }
     }
 
-    /// Applies a submission whose jobs `feed` hands over one at a time, with the
-    /// outcomes of [`Command::Submit`]; see [`Engine::submit_each`]. The default collects
-    /// the jobs and applies them as one command.
+    /// Applies a submission whose jobs `feed` hands over one at a time, handing `out`
+    /// the outcomes of [`Command::Submit`] in order; see [`Engine::submit_each`]. The
+    /// default collects the jobs and applies them as one command.
     ///
     /// # Errors
     /// The error `feed` returns, or what the submission's command would be rejected for.
-    fn submit_each(&mut self, feed: &mut JobFeed<'_>, out: &mut Vec<Outcome>) -> Result<(), Error> {
+    fn submit_each(&mut self, feed: &mut JobFeed<'_>, out: &mut dyn FnMut(Outcome)) -> Result<(), Error> {
         let mut jobs = Vec::new();
         feed(&mut |job| jobs.push(job.clone()))?;
-        self.apply(&Command::Submit(jobs), out)
+        self.apply_to(&Command::Submit(jobs), out)
     }
 }
 
@@ -169,12 +191,19 @@ impl Apply for Engine {
         Engine::apply(self, command, out)
     }
 
+    fn apply_to(&mut self, command: &Command, out: &mut dyn FnMut(Outcome)) -> Result<(), Error> {
+        Engine::apply_to(self, command, out)
+    }
+
     fn apply_all(&mut self, commands: &[Command], out: &mut Vec<Reply>) {
         Engine::apply_all(self, commands, out)
     }
 
-    fn submit_each(&mut self, feed: &mut JobFeed<'_>, out: &mut Vec<Outcome>) -> Result<(), Error> {
-        let mut firings = Vec::new();
+    fn apply_all_to(&mut self, commands: &[Command], out: &mut dyn FnMut(Reply)) {
+        Engine::apply_all_to(self, commands, out)
+    }
+
+    fn submit_each(&mut self, feed: &mut JobFeed<'_>, out: &mut dyn FnMut(Outcome)) -> Result<(), Error> {
         // A fault of the feed itself (the host's decoding) is not a command.
         let mut fed = true;
         let feeding = |take: &mut dyn FnMut(&JobSpec)| {
@@ -182,15 +211,13 @@ impl Apply for Engine {
             fed = result.is_ok();
             result
         };
-        let result = Engine::submit_each(self, feeding, &mut firings);
+        let result = self.accept_submission(feeding);
         if fed {
             self.counters.command("submit", 1);
-            self.counters.rejections += u64::from(result.is_err());
+            self.counters.count_rejections(u64::from(result.is_err()));
         }
-        let submission = result?;
-        out.push(Outcome::Submitted(submission));
-        out.extend(firings.into_iter().map(Outcome::Fired));
-        Ok(())
+        let (plan, submission) = result?;
+        self.submit_accepted(plan, submission, out)
     }
 }
 
@@ -224,40 +251,92 @@ impl Engine {
     /// # Errors
     /// Whatever the command's own method rejects.
     pub fn apply(&mut self, command: &Command, out: &mut Vec<Outcome>) -> Result<(), Error> {
+        self.apply_to(command, &mut |outcome| out.push(outcome))
+    }
+
+    /// Applies one command, handing each outcome to `out` as it is produced, in the
+    /// order of the module docs: each firing as the matcher finds it, so a host that
+    /// writes every outcome as it comes holds none of the command's fan-out (one event
+    /// releasing a million callbacks). A rejected command hands nothing over and
+    /// returns its error; every check comes before the first outcome.
+    ///
+    /// # Example
+    /// ```
+    /// use trigwire::{CallbackSpec, Command, Engine, Event, EventName, JobSpec, Outcome};
+    /// let mut engine = Engine::default();
+    /// let callbacks = vec![CallbackSpec::qube("complete-job-1", "unblock-self"); 3];
+    /// engine.apply(&Command::Submit(vec![JobSpec::default(), JobSpec { callbacks, ..JobSpec::default() }]), &mut Vec::new())?;
+    /// let mut written = 0;
+    /// engine.apply_to(&Command::Event(Event::job(EventName::Complete, 1)), &mut |outcome| {
+    ///     assert!(matches!(outcome, Outcome::Fired(_)));
+    ///     written += 1; // a host writes the line here, and keeps nothing
+    /// })?;
+    /// assert_eq!(written, 3);
+    /// # Ok::<(), trigwire::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Whatever the command's own method rejects.
+    pub fn apply_to(&mut self, command: &Command, out: &mut dyn FnMut(Outcome)) -> Result<(), Error> {
         self.counters.command(command.kind(), 1);
         let result = self.apply_counted(command, out);
-        self.counters.rejections += u64::from(result.is_err());
+        self.counters.count_rejections(u64::from(result.is_err()));
         result
     }
 
-    fn apply_counted(&mut self, command: &Command, out: &mut Vec<Outcome>) -> Result<(), Error> {
-        let mut firings = Vec::new();
+    fn apply_counted(&mut self, command: &Command, out: &mut dyn FnMut(Outcome)) -> Result<(), Error> {
         match command {
             Command::Submit(jobs) => {
-                let submission = self.submit(jobs, &mut firings)?;
-                out.push(Outcome::Submitted(submission));
+                let (plan, submission) = self.accept_submission(|take| {
+                    jobs.iter().for_each(take);
+                    Ok(())
+                })?;
+                self.submit_accepted(plan, submission, out)
             }
             Command::Global(spec) => {
-                let (callback, index) = self.add_global(spec, &mut firings)?;
-                out.push(Outcome::GlobalAdded { callback, index });
+                let resolved = self.accept_global(spec)?;
+                out(Outcome::GlobalAdded { callback: resolved.id, index: resolved.index });
+                self.fire_global(&resolved, &mut |f| out(Outcome::Fired(f)));
+                Ok(())
             }
-            Command::Event(event) => self.process(event, &mut firings)?,
-            Command::Time(to) => self.advance_clock(*to, &mut firings)?,
-            Command::Remove(job) => self.remove_job(*job, &mut firings)?,
-            Command::RemoveCallback(id) => self.remove_callback(*id)?,
-            Command::Explain { job, work } => out.push(Outcome::Explained(self.explain(*job, work.as_deref())?)),
-            Command::Metrics => out.push(Outcome::Metrics(self.metrics())),
+            Command::Event(event) => self.process_to(event, &mut |f| out(Outcome::Fired(f))),
+            Command::Time(to) => self.advance_clock_to(*to, &mut |f| out(Outcome::Fired(f))),
+            Command::Remove(job) => self.remove_job_to(*job, &mut |f| out(Outcome::Fired(f))),
+            Command::RemoveCallback(id) => self.remove_callback(*id),
+            Command::Explain { job, work } => {
+                out(Outcome::Explained(self.explain(*job, work.as_deref())?));
+                Ok(())
+            }
+            Command::Metrics => {
+                out(Outcome::Metrics(self.metrics()));
+                Ok(())
+            }
             Command::Satisfy { job, callback, atom } => {
+                // One callback: at most one firing, kept until the answer is out.
+                let mut firings = Vec::new();
                 self.satisfy(*job, *callback, atom.as_deref(), &mut firings)?;
-                out.push(Outcome::Satisfied { job: *job, callback: *callback });
+                out(Outcome::Satisfied { job: *job, callback: *callback });
+                firings.into_iter().for_each(|f| out(Outcome::Fired(f)));
+                Ok(())
             }
             Command::Rearm { job, callback } => {
                 self.rearm(*job, *callback)?;
-                out.push(Outcome::Rearmed { job: *job, callback: *callback });
+                out(Outcome::Rearmed { job: *job, callback: *callback });
+                Ok(())
             }
         }
-        out.extend(firings.into_iter().map(Outcome::Fired));
-        Ok(())
+    }
+
+    /// Hands over an accepted submission, then fires it.
+    fn submit_accepted(
+        &mut self,
+        plan: crate::front::plan::Plan,
+        submission: Submission,
+        out: &mut dyn FnMut(Outcome),
+    ) -> Result<(), Error> {
+        let ids = submission.ids.clone();
+        out(Outcome::Submitted(submission));
+        self.fire_submission(&plan, &ids, &mut |f| out(Outcome::Fired(f)))
     }
 
     /// Applies commands in order and appends every outcome, tagged with its command's
@@ -265,10 +344,16 @@ impl Engine {
     /// events go through [`Engine::process_batch`], so the outcomes are exactly those of
     /// calling [`Engine::apply`] on each command in turn, whatever the thread count.
     pub fn apply_all(&mut self, commands: &[Command], out: &mut Vec<Reply>) {
+        self.apply_all_to(commands, &mut |reply| out.push(reply));
+    }
+
+    /// [`Engine::apply_all`], handing each reply to `out` as it is produced. A run of
+    /// events is matched as one batch, whose matcher firings (a few dozen bytes each)
+    /// are gathered before the first reply of the run; each is turned into its
+    /// [`Firing`] only as it is handed over.
+    pub fn apply_all_to(&mut self, commands: &[Command], out: &mut dyn FnMut(Reply)) {
         let mut i = 0;
-        let mut one = Vec::new();
         let mut events: Vec<&Event> = Vec::new();
-        let mut fired = Vec::new();
         while i < commands.len() {
             let run = commands[i..].iter().take_while(|c| matches!(c, Command::Event(_))).count();
             if run > 1 {
@@ -277,41 +362,21 @@ impl Engine {
                     Command::Event(e) => Some(e),
                     _ => None,
                 }));
-                fired.clear();
-                let rejected = self.process_batch_of(events.iter().copied(), &mut fired);
+                let mut rejections = 0;
+                self.process_batch_to(events.iter().copied(), &mut |e, result| {
+                    let outcome = result.map_or_else(Outcome::Rejected, Outcome::Fired);
+                    rejections += u64::from(matches!(outcome, Outcome::Rejected(_)));
+                    out(Reply { command: i + e, outcome });
+                });
                 self.counters.command("event", run as u64);
-                self.counters.rejections += rejected.len() as u64;
-                merge_batch(i, run, rejected, &mut fired, out);
+                self.counters.count_rejections(rejections);
                 i += run;
                 continue;
             }
-            one.clear();
-            if let Err(e) = self.apply(&commands[i], &mut one) {
-                one.push(Outcome::Rejected(e));
+            if let Err(e) = self.apply_to(&commands[i], &mut |outcome| out(Reply { command: i, outcome })) {
+                out(Reply { command: i, outcome: Outcome::Rejected(e) });
             }
-            out.extend(one.drain(..).map(|outcome| Reply { command: i, outcome }));
             i += 1;
-        }
-    }
-}
-
-/// Interleaves a batch's rejections and firings in command order: a rejected event has
-/// no firings, so its rejection takes its place.
-fn merge_batch(
-    first: usize,
-    len: usize,
-    rejected: Vec<(usize, Error)>,
-    fired: &mut Vec<BatchFiring>,
-    out: &mut Vec<Reply>,
-) {
-    let mut rejected = rejected.into_iter().peekable();
-    let mut fired = fired.drain(..).peekable();
-    for e in 0..len {
-        if let Some((_, err)) = rejected.next_if(|(j, _)| *j == e) {
-            out.push(Reply { command: first + e, outcome: Outcome::Rejected(err) });
-        }
-        while let Some(f) = fired.next_if(|f| f.event == e) {
-            out.push(Reply { command: first + e, outcome: Outcome::Fired(f.firing) });
         }
     }
 }

@@ -310,7 +310,7 @@ fn replay_log<A: trigwire::Apply>(
     loop {
         if input.streams && input.reader.buffer().is_empty() {
             // The next read may block: answer everything read so far first.
-            replay.finish(&mut output);
+            replay.finish_writing(&mut output, &mut out).map_err(|e| e.to_string())?;
             write_output(&mut out, &mut output)?;
             out.flush().map_err(|e| e.to_string())?;
         }
@@ -319,13 +319,15 @@ fn replay_log<A: trigwire::Apply>(
         {
             break;
         }
-        replay.feed(buffer.strip_suffix(b"\n").unwrap_or(&buffer), mode, &mut output);
+        // A command's output lines are written as they come, past `WRITE_AT` bytes.
+        let line = buffer.strip_suffix(b"\n").unwrap_or(&buffer);
+        replay.feed_writing(line, mode, &mut output, &mut out).map_err(|e| e.to_string())?;
         if let (Some((path, _)), Some(m)) = (metrics, &output.metrics) {
             write_metrics(path, m)?;
         }
         write_output(&mut out, &mut output)?;
     }
-    replay.finish(&mut output);
+    replay.finish_writing(&mut output, &mut out).map_err(|e| e.to_string())?;
     write_output(&mut out, &mut output)?;
     out.flush().map_err(|e| e.to_string())?;
     if let Some((path, read)) = metrics {

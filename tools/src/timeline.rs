@@ -143,11 +143,11 @@ impl<A: Apply> Apply for Recorder<A> {
         result
     }
 
-    fn apply_all(&mut self, commands: &[Command], out: &mut Vec<Reply>) {
-        let start = out.len();
-        self.inner.apply_all(commands, out);
+    /// Gathers the replies of `inner`'s batches to record them, then hands them over.
+    fn apply_all_to(&mut self, commands: &[Command], out: &mut dyn FnMut(Reply)) {
+        let mut replies = Vec::new();
+        self.inner.apply_all(commands, &mut replies);
         // The replies come in command order, each command's together.
-        let replies = &out[start..];
         let mut at = 0;
         for (i, command) in commands.iter().enumerate() {
             let len = replies[at..].iter().take_while(|r| r.command == i).count();
@@ -156,11 +156,12 @@ impl<A: Apply> Apply for Recorder<A> {
             self.timeline.record(command, mine.iter().map(|r| &r.outcome), rejected);
             at += len;
         }
+        replies.into_iter().for_each(out);
     }
 
-    fn submit_each(&mut self, feed: &mut JobFeed<'_>, out: &mut Vec<Outcome>) -> Result<(), Error> {
-        let start = out.len();
+    fn submit_each(&mut self, feed: &mut JobFeed<'_>, out: &mut dyn FnMut(Outcome)) -> Result<(), Error> {
         let mut jobs = Vec::new();
+        let mut seen = Vec::new();
         let result = {
             let jobs = &mut jobs;
             self.inner.submit_each(
@@ -170,10 +171,13 @@ impl<A: Apply> Apply for Recorder<A> {
                         take(job);
                     })
                 },
-                out,
+                &mut |outcome| {
+                    seen.push(outcome.clone());
+                    out(outcome);
+                },
             )
         };
-        self.timeline.record(&Command::Submit(jobs), out[start..].iter(), result.is_err());
+        self.timeline.record(&Command::Submit(jobs), seen.iter(), result.is_err());
         result
     }
 }

@@ -9,7 +9,8 @@
 //! [`decode`] reads a line straight into a [`Command`] (module `decode`: borrowed
 //! structs, no intermediate JSON tree); the `write_*` functions append output lines to
 //! a byte buffer (module `write`: no JSON tree either); [`Replay`] runs lines through
-//! an engine and collects the output bytes in an [`Output`].
+//! an engine and collects the output bytes in an [`Output`], or writes them out as
+//! they are produced ([`Replay::feed_writing`]).
 
 mod decode;
 mod write;
@@ -24,10 +25,15 @@ use crate::engine::{Engine, Metrics};
 use crate::error::{Error, ErrorKind, LimitName};
 use crate::front::model::{Event, EventExtra};
 use crate::front::registry::Limits;
-use crate::host::command::{Apply, Command, Outcome, Reply};
+use crate::host::command::{Apply, Command, Outcome};
+use std::io::{self, Write};
 
 /// Most names [`Replay`] keeps for reuse: a batch's worth.
 const SPARE_NAMES: usize = 4096;
+
+/// How many output bytes [`Replay::feed_writing`] lets pile up before it writes them,
+/// in the middle of a command if need be.
+pub const WRITE_AT: usize = 64 * 1024;
 
 /// Replays a log against an engine (or anything that applies commands), producing
 /// the output lines.
@@ -41,9 +47,6 @@ pub struct Replay<A = Engine> {
     pending_lines: Vec<usize>,
     /// Work and host names of applied events, for the next events to reuse.
     spare: Vec<String>,
-    /// Scratch buffers, reused from one command or batch to the next.
-    replies: Vec<Reply>,
-    outcomes: Vec<Outcome>,
     /// The longest line accepted, in bytes ([`Limits::line_bytes`]).
     line_bytes: u64,
 }
@@ -98,8 +101,6 @@ impl<A: Apply> Replay<A> {
             pending: Vec::new(),
             pending_lines: Vec::new(),
             spare: Vec::new(),
-            replies: Vec::new(),
-            outcomes: Vec::new(),
             line_bytes: Limits::default().line_bytes,
         }
     }
@@ -139,12 +140,46 @@ impl<A: Apply> Replay<A> {
     /// Replays one line (without its `\n`), appending to `out`. Output may be held back
     /// while a batch of events fills up; [`Replay::finish`] flushes it.
     pub fn feed(&mut self, raw: &[u8], mode: Mode, out: &mut Output) {
+        self.feed_into(raw, mode, &mut Sink { output: out, to: None });
+    }
+
+    /// [`Replay::feed`], writing the output lines to `to` whenever more than
+    /// [`WRITE_AT`] bytes of them are waiting, even in the middle of one command: one
+    /// event's fan-out is held in memory only while it is written. What is left when
+    /// the line is done stays in `out.bytes` for the caller to write, beside the errors
+    /// and warnings.
+    ///
+    /// # Errors
+    /// The first error writing to `to`; the line was still applied, and the bytes that
+    /// could not be written are dropped.
+    pub fn feed_writing(&mut self, raw: &[u8], mode: Mode, out: &mut Output, to: &mut dyn Write) -> io::Result<()> {
+        let mut sink = Sink { output: out, to: Some((to, None)) };
+        self.feed_into(raw, mode, &mut sink);
+        sink.result()
+    }
+
+    /// Flushes the events held for a batch.
+    pub fn finish(&mut self, out: &mut Output) {
+        self.flush(&mut Sink { output: out, to: None });
+    }
+
+    /// [`Replay::finish`], writing as [`Replay::feed_writing`] does.
+    ///
+    /// # Errors
+    /// The first error writing to `to`.
+    pub fn finish_writing(&mut self, out: &mut Output, to: &mut dyn Write) -> io::Result<()> {
+        let mut sink = Sink { output: out, to: Some((to, None)) };
+        self.flush(&mut sink);
+        sink.result()
+    }
+
+    fn feed_into(&mut self, raw: &[u8], mode: Mode, out: &mut Sink<'_, '_>) {
         self.line += 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.len() as u64 > self.line_bytes {
             self.flush(out);
             let e = line_too_long(self.line_bytes);
-            self.reject(self.line, &e, out);
+            reject(&mut self.rejected, self.line, &e, out.output);
             return;
         }
         if raw.iter().all(u8::is_ascii_whitespace) {
@@ -168,34 +203,26 @@ impl<A: Apply> Replay<A> {
                 self.flush(out);
                 let line = self.line;
                 if let Err(e) = decoded.and_then(|c| self.apply(line, &c, out)) {
-                    self.reject(line, &e, out);
+                    reject(&mut self.rejected, line, &e, out.output);
                 }
             }
         }
     }
 
-    /// Flushes the events held for a batch.
-    pub fn finish(&mut self, out: &mut Output) {
-        self.flush(out);
-    }
-
-    fn flush(&mut self, out: &mut Output) {
+    fn flush(&mut self, out: &mut Sink<'_, '_>) {
         if self.pending.is_empty() {
             return;
         }
-        let mut replies = std::mem::take(&mut self.replies);
-        replies.clear();
-        self.engine.apply_all(&self.pending, &mut replies);
-        for reply in &replies {
-            let line = self.pending_lines[reply.command];
+        let (pending, lines, rejected) = (&self.pending, &self.pending_lines, &mut self.rejected);
+        self.engine.apply_all_to(pending, &mut |reply| {
+            let line = lines[reply.command];
             match &reply.outcome {
-                Outcome::Rejected(e) => self.reject(line, e, out),
-                Outcome::Fired(f) => write_fired(&mut out.bytes, line, f, event_of(&self.pending[reply.command])),
+                Outcome::Rejected(e) => reject(rejected, line, e, out.output),
+                Outcome::Fired(f) => write_fired(&mut out.output.bytes, line, f, event_of(&pending[reply.command])),
                 _ => {}
             }
-        }
-        replies.clear();
-        self.replies = replies;
+            out.written();
+        });
         self.recycle();
         self.pending_lines.clear();
     }
@@ -216,65 +243,79 @@ impl<A: Apply> Replay<A> {
 
     /// A submission line, its jobs planned as they are decoded (see
     /// [`Apply::submit_each`]): the line is the only copy of its names the host holds.
-    fn submit_streaming(&mut self, text: &str, out: &mut Output) {
+    fn submit_streaming(&mut self, text: &str, out: &mut Sink<'_, '_>) {
         let line = self.line;
-        let mut outcomes = std::mem::take(&mut self.outcomes);
-        outcomes.clear();
-        let result = self.engine.submit_each(&mut |take| decode::decode_submission(text, take), &mut outcomes);
-        write_outcomes(&mut out.bytes, line, &outcomes, None);
-        note_outcomes(out, line, &outcomes);
-        self.outcomes = outcomes;
+        let result = self.engine.submit_each(&mut |take| decode::decode_submission(text, take), &mut |outcome| {
+            out.outcome(line, &outcome, None);
+        });
         if let Err(e) = result {
-            self.reject(line, &e, out);
+            reject(&mut self.rejected, line, &e, out.output);
         }
     }
 
-    fn apply(&mut self, line: usize, command: &Command, out: &mut Output) -> Result<(), Error> {
-        let mut outcomes = std::mem::take(&mut self.outcomes);
-        outcomes.clear();
-        let result = self.engine.apply(command, &mut outcomes);
-        write_outcomes(&mut out.bytes, line, &outcomes, event_of(command));
-        note_outcomes(out, line, &outcomes);
-        self.outcomes = outcomes;
-        result
-    }
-
-    fn reject(&mut self, line: usize, e: &Error, out: &mut Output) {
-        self.rejected += 1;
-        write_error(&mut out.bytes, line, e);
-        out.errors.push(format!("line {line}: {e}"));
+    fn apply(&mut self, line: usize, command: &Command, out: &mut Sink<'_, '_>) -> Result<(), Error> {
+        let event = event_of(command);
+        self.engine.apply_to(command, &mut |outcome| out.outcome(line, &outcome, event))
     }
 }
 
-/// Writes the lines of one command's outcomes; `event` is the command's own event, which
-/// its firings name as their cause. A rejection is written by `Replay::reject`.
-fn write_outcomes(out: &mut Vec<u8>, line: usize, outcomes: &[Outcome], event: Option<&Event>) {
-    for outcome in outcomes {
+/// Where a [`Replay`] puts its output: the [`Output`], and the writer its bytes go to
+/// once [`WRITE_AT`] of them are waiting, with the first error writing them.
+struct Sink<'o, 'w> {
+    output: &'o mut Output,
+    to: Option<(&'w mut dyn Write, Option<io::Error>)>,
+}
+
+impl Sink<'_, '_> {
+    /// Writes one outcome's lines (a rejection is written by `reject`) and keeps what a
+    /// host shows beside them: warnings rendered for a person, and the last metrics.
+    /// `event` is the command's own event, which its firings name as their cause.
+    fn outcome(&mut self, line: usize, outcome: &Outcome, event: Option<&Event>) {
+        let out = &mut *self.output;
         match outcome {
             Outcome::Submitted(s) => {
-                write_submitted(out, line, s);
-                s.warnings.iter().for_each(|w| write_warning(out, line, w));
+                write_submitted(&mut out.bytes, line, s);
+                s.warnings.iter().for_each(|w| write_warning(&mut out.bytes, line, w));
+                out.warnings.extend(s.warnings.iter().map(|w| format!("line {line}: {w}")));
             }
-            Outcome::Fired(f) => write_fired(out, line, f, event),
-            Outcome::Explained(e) => write_explained(out, line, e),
-            Outcome::Metrics(m) => write_metrics(out, line, m),
-            Outcome::Satisfied { job, callback } => write_operated(out, line, "satisfied", *job, *callback),
-            Outcome::Rearmed { job, callback } => write_operated(out, line, "rearmed", *job, *callback),
+            Outcome::Fired(f) => write_fired(&mut out.bytes, line, f, event),
+            Outcome::Explained(e) => write_explained(&mut out.bytes, line, e),
+            Outcome::Metrics(m) => {
+                write_metrics(&mut out.bytes, line, m);
+                out.metrics = Some(m.clone());
+            }
+            Outcome::Satisfied { job, callback } => write_operated(&mut out.bytes, line, "satisfied", *job, *callback),
+            Outcome::Rearmed { job, callback } => write_operated(&mut out.bytes, line, "rearmed", *job, *callback),
             _ => {}
+        }
+        self.written();
+    }
+
+    /// Writes the bytes out once enough are waiting.
+    fn written(&mut self) {
+        let Some((to, error)) = &mut self.to else { return };
+        let bytes = &mut self.output.bytes;
+        if bytes.len() >= WRITE_AT {
+            if error.is_none() {
+                *error = to.write_all(bytes).err();
+            }
+            bytes.clear();
+        }
+    }
+
+    fn result(self) -> io::Result<()> {
+        match self.to {
+            Some((_, Some(e))) => Err(e),
+            _ => Ok(()),
         }
     }
 }
 
-/// Keeps what a host shows beside the output lines: warnings rendered for a person, and
-/// the last metrics.
-fn note_outcomes(out: &mut Output, line: usize, outcomes: &[Outcome]) {
-    for outcome in outcomes {
-        match outcome {
-            Outcome::Submitted(s) => out.warnings.extend(s.warnings.iter().map(|w| format!("line {line}: {w}"))),
-            Outcome::Metrics(m) => out.metrics = Some(m.clone()),
-            _ => {}
-        }
-    }
+/// Counts and writes a rejected line's error.
+fn reject(rejected: &mut usize, line: usize, e: &Error, out: &mut Output) {
+    *rejected += 1;
+    write_error(&mut out.bytes, line, e);
+    out.errors.push(format!("line {line}: {e}"));
 }
 
 /// The error for a line longer than `max` bytes: it points at the first byte past the
