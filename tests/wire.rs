@@ -190,3 +190,41 @@ fn bad_job_dicts_name_what_is_wrong() {
         assert!(matches!(e.kind(), ErrorKind::Wire(_)), "{line}: {:?}", e.kind());
     }
 }
+
+/// A writer that refuses everything.
+struct Refusing;
+
+impl std::io::Write for Refusing {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "closed"))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `feed_writing` reports the first write error, after applying the line: the engine
+/// went on, and the next line sees what it did.
+#[test]
+fn a_failed_write_is_reported_and_the_line_still_applied() {
+    use trigwire::wire::{Mode, Output, Replay, WRITE_AT};
+    let callback = r#"{"triggers": "complete-job-1", "code": "unblock-self"}"#;
+    // Enough firings that their lines pass `WRITE_AT` inside the event's command.
+    let n = WRITE_AT / 100 + 1;
+    let submit = format!(r#"{{"submit": [{{}}, {{"callbacks": [{}]}}]}}"#, vec![callback; n].join(","));
+    let mut replay = Replay::new(trigwire::Engine::default());
+    let mut out = Output::default();
+    replay.feed_writing(submit.as_bytes(), Mode::OneByOne, &mut out, &mut Refusing).expect("a small answer is kept");
+    assert_eq!(out.lines().count(), 1, "the submitted line waits in the buffer");
+    let event = br#"{"event": "complete", "type": "job", "job": 1}"#;
+    let e = replay.feed_writing(event, Mode::OneByOne, &mut out, &mut Refusing).expect_err("the writer refuses");
+    assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe);
+    assert!(out.bytes.len() < WRITE_AT, "what could not be written was dropped, not kept");
+    let mut written = Vec::new();
+    replay.feed_writing(event, Mode::OneByOne, &mut out, &mut written).expect("a writer that takes all");
+    written.extend_from_slice(&out.bytes);
+    let text = String::from_utf8(written).expect("UTF-8 lines");
+    let fired_again = text.lines().filter(|l| l.contains(r#""fired""#) && l.contains(r#""count":2"#)).count();
+    assert_eq!(fired_again, n, "the second event fires each callback a second time: the first was applied");
+}

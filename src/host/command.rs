@@ -348,7 +348,7 @@ impl Engine {
     }
 
     /// [`Engine::apply_all`], handing each reply to `out` as it is produced. A run of
-    /// events is matched as one batch, whose matcher firings (a few dozen bytes each)
+    /// events is matched as one batch, whose matcher firings (72 bytes each)
     /// are gathered before the first reply of the run; each is turned into its
     /// [`Firing`] only as it is handed over.
     pub fn apply_all_to(&mut self, commands: &[Command], out: &mut dyn FnMut(Reply)) {
