@@ -1,23 +1,10 @@
 //! Runs the built `trigwire` binary as a user would.
 
+mod common;
+
+use common::{text, trigwire};
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
-
-fn trigwire(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trigwire"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
-    child.wait_with_output().expect("the binary finishes")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[test]
 fn demo_releases_in_order_and_nothing_early() {

@@ -6,14 +6,17 @@
 //! installs it. Without one the tests say so and pass, except under CI (`CI` set), where
 //! a missing browser fails them.
 
+mod common;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The standard output of `trigwire ARGS`, which must succeed.
 fn trigwire(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_trigwire")).args(args).output().expect("the binary runs");
-    assert!(out.status.success(), "trigwire {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let out = common::trigwire(args, "");
+    assert!(out.status.success(), "trigwire {args:?} failed: {}", common::text(&out.stderr));
+    common::text(&out.stdout)
 }
 
 /// The browser to run, or `None` (after saying why) when there is none and this is not CI.
