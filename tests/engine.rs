@@ -2,21 +2,10 @@
 //! not grow with unrelated callbacks, removal frees memory, and the public types can
 //! cross threads.
 
-use trigwire::{CallbackSpec, Config, Engine, Event, EventName, Firing, JobSpec};
+mod common;
 
-/// A job labelled `up{i}` with `frames` agenda items, and a downstream job whose frame
-/// f waits on `up{i}`'s frame f.
-fn pair(i: usize, frames: usize) -> Vec<JobSpec> {
-    let agenda: Vec<String> = (1..=frames).map(|f| f.to_string()).collect();
-    let callbacks = agenda
-        .iter()
-        .map(|f| CallbackSpec::qube(&format!("complete-work-up{i}-{f} && complete-work-self-{f}"), "mail-status"))
-        .collect();
-    vec![
-        JobSpec { label: Some(format!("up{i}")), agenda: agenda.clone(), ..JobSpec::default() },
-        JobSpec { agenda, callbacks, ..JobSpec::default() },
-    ]
-}
+use common::pair;
+use trigwire::{CallbackSpec, Config, Engine, Event, EventName, Firing, JobSpec};
 
 /// Registers `pairs` pairs and returns the postings touched by one frame event of the
 /// first upstream job.

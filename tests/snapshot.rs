@@ -2,6 +2,9 @@
 //! damaged, truncated, foreign, newer or crafted file is refused with an error that
 //! names its byte, never a panic.
 
+mod common;
+
+use common::pair;
 use serde_json::Value;
 use trigwire::wire::{Mode, Replay};
 use trigwire::{CallbackSpec, Config, Engine, ErrorKind};
@@ -280,20 +283,6 @@ fn write_restore_seeds() {
     for (name, engine) in seeds {
         std::fs::write(dir.join(format!("{name}.state")), save(&engine)).expect("write seed");
     }
-}
-
-/// A labelled upstream job with `frames` agenda items and a downstream job whose frame
-/// f waits on the upstream's frame f and its own.
-fn pair(i: usize, frames: usize) -> Vec<trigwire::JobSpec> {
-    let agenda: Vec<String> = (1..=frames).map(|f| f.to_string()).collect();
-    let callbacks = agenda
-        .iter()
-        .map(|f| CallbackSpec::qube(&format!("complete-work-up{i}-{f} && complete-work-self-{f}"), "mail-status"))
-        .collect();
-    vec![
-        trigwire::JobSpec { label: Some(format!("up{i}")), agenda: agenda.clone(), ..Default::default() },
-        trigwire::JobSpec { agenda, callbacks, ..Default::default() },
-    ]
 }
 
 /// After removals that swept the index (free tables, a rebuilt arena, chunks of
