@@ -36,10 +36,7 @@ pub fn write_submitted(out: &mut Vec<u8>, line: usize, s: &Submission) {
 pub fn write_fired(out: &mut Vec<u8>, line: usize, f: &Firing, event: Option<&Event>) {
     write_line_key(out, line);
     out.extend_from_slice(b",\"fired\":{\"job\":");
-    match f.owner {
-        Some(job) => write_u64(out, job),
-        None => out.extend_from_slice(b"null"),
-    }
+    write_u64_or_null(out, f.owner);
     out.extend_from_slice(b",\"callback\":");
     write_u64(out, u64::from(f.index));
     out.extend_from_slice(b",\"language\":\"");
@@ -78,10 +75,7 @@ pub fn write_warning(out: &mut Vec<u8>, line: usize, w: &Warning) {
     out.extend_from_slice(b",\"warning\":{\"job\":");
     write_u64(out, w.job);
     out.extend_from_slice(b",\"callback\":");
-    match w.callback {
-        Some(c) => write_u64(out, u64::from(c)),
-        None => out.extend_from_slice(b"null"),
-    }
+    write_u64_or_null(out, w.callback.map(u64::from));
     out.extend_from_slice(b",\"message\":");
     write_str(out, &w.message);
     out.extend_from_slice(b"}}\n");
@@ -105,10 +99,7 @@ pub fn write_explained(out: &mut Vec<u8>, line: usize, e: &Explanation) {
         out.extend_from_slice(b",\"fired\":");
         write_u64(out, u64::from(cb.fired));
         out.extend_from_slice(b",\"maximum\":");
-        match cb.maximum {
-            Some(m) => write_u64(out, m),
-            None => out.extend_from_slice(b"null"),
-        }
+        write_u64_or_null(out, cb.maximum);
         out.extend_from_slice(b",\"atoms\":[");
         for (k, atom) in cb.atoms.iter().enumerate() {
             if k > 0 {
@@ -239,6 +230,14 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 /// common answer is no.
 fn needs_escape(bytes: &[u8]) -> bool {
     bytes.iter().fold(false, |any, &b| any | (b < 0x20) | (b == b'"') | (b == b'\\'))
+}
+
+/// Appends `n` as `write_u64` does, or `null`.
+fn write_u64_or_null(out: &mut Vec<u8>, n: Option<u64>) {
+    match n {
+        Some(n) => write_u64(out, n),
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 /// Appends the decimal digits of `n`.
