@@ -379,20 +379,12 @@ impl Callbacks {
                 }
             }
         }
-        let mut wide: Vec<_> = self.wide.iter().collect();
-        wide.sort_unstable_by_key(|(cb, _)| **cb);
-        e.len(wide.len());
-        for (cb, words) in wide {
-            e.u32(cb.as_u32());
+        e.by_callback(self.wide.iter(), |e, words| {
             e.len(words.len());
             words.iter().for_each(|&w| e.u64(w));
-        }
+        });
         // The `on-rise` items, by callback, each set sorted.
-        let mut seen: Vec<_> = self.seen.iter().collect();
-        seen.sort_unstable_by_key(|(cb, _)| **cb);
-        e.len(seen.len());
-        for (cb, items) in seen {
-            e.u32(cb.as_u32());
+        e.by_callback(self.seen.iter(), |e, items| {
             let mut items: Vec<_> = items.iter().collect();
             items.sort_unstable();
             e.len(items.len());
@@ -401,7 +393,7 @@ impl Callbacks {
                 e.u64(*job);
                 e.str(item);
             }
-        }
+        });
     }
 
     /// Decodes callback states whose kinds are `catalog`'s and whose ids are below

@@ -406,17 +406,13 @@ impl Compiled {
         w.section(*b"MTCH", |e| {
             e.len(self.dead_postings);
             // The clock atoms of each callback that has any, for explanations.
-            let mut clocks: Vec<_> = self.clocks.iter().collect();
-            clocks.sort_unstable_by_key(|(cb, _)| **cb);
-            e.len(clocks.len());
-            for (cb, atoms) in clocks {
-                e.u32(cb.as_u32());
+            e.by_callback(self.clocks.iter(), |e, atoms| {
                 e.len(atoms.len());
                 for &(slot, schedule) in atoms.iter() {
                     e.u32(slot);
                     encode_schedule(schedule, e);
                 }
-            }
+            });
         })
     }
 

@@ -45,6 +45,7 @@
 use std::io::{Read, Write};
 
 use crate::error::{Error, ErrorKind};
+use crate::front::ids::CallbackId;
 
 /// The first bytes of every snapshot.
 pub(crate) const MAGIC: [u8; 8] = *b"TRIGWIRE";
@@ -104,6 +105,23 @@ impl Enc {
     /// Reserves room for `n` more bytes.
     pub fn reserve(&mut self, n: usize) {
         self.buf.reserve(n);
+    }
+
+    /// The entries of a map keyed by callback id, in id order (a hash map's own order
+    /// varies from run to run): their count, then each id followed by what `each`
+    /// writes of its value.
+    pub fn by_callback<'m, V: 'm>(
+        &mut self,
+        entries: impl Iterator<Item = (&'m CallbackId, &'m V)>,
+        mut each: impl FnMut(&mut Enc, &'m V),
+    ) {
+        let mut entries: Vec<_> = entries.collect();
+        entries.sort_unstable_by_key(|(cb, _)| **cb);
+        self.len(entries.len());
+        for (cb, value) in entries {
+            self.u32(cb.as_u32());
+            each(self, value);
+        }
     }
 }
 

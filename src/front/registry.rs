@@ -914,13 +914,7 @@ impl Registry {
         e.u64(self.max_id);
         e.u32(self.next_callback);
         e.u32(self.globals);
-        let mut globals: Vec<_> = self.globals_live.iter().collect();
-        globals.sort_unstable_by_key(|(id, _)| **id);
-        e.len(globals.len());
-        for (id, runs) in globals {
-            e.u32(id.as_u32());
-            runs.encode(e);
-        }
+        e.by_callback(self.globals_live.iter(), |e, runs| runs.encode(e));
     }
 
     /// Decodes what [`Registry::encode`] wrote, checking every id against `symbols`.
