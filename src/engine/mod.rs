@@ -293,7 +293,7 @@ impl Engine {
         out: &mut Vec<Firing>,
     ) -> Result<Submission, Error> {
         let (plan, submission) = self.accept_submission(feed)?;
-        self.fire_submission(&plan, &submission.ids, &mut |f| out.push(f))?;
+        self.fire_submission(&plan, &mut |f| out.push(f))?;
         Ok(submission)
     }
 
@@ -328,12 +328,11 @@ impl Engine {
     pub(crate) fn fire_submission(
         &mut self,
         plan: &Plan,
-        ids: &[u64],
         out: &mut (impl FnMut(Firing) + ?Sized),
     ) -> Result<(), Error> {
         let result = self.publishing(out, |engine, emit| {
             engine.matcher.register(&engine.reg, plan.callbacks(), engine.facts.as_ref(), &mut engine.scratch, emit);
-            for &id in ids {
+            for &(id, _) in &plan.jobs {
                 let event = Event::job(EventName::Submit, id);
                 engine.dispatch(&event, Cause::Submitted(id), emit)?;
             }
@@ -828,7 +827,6 @@ impl Engine {
     }
 }
 
-/// What a firing's qube code acts on (spec §8 "Targets").
 /// A matcher's firing with its action and target resolved to shared text.
 fn published(reg: &Registry, raw: &RawFiring) -> Firing {
     let target = raw.target.map(|t| match t {
@@ -892,6 +890,7 @@ impl<F: FnMut(Firing) + ?Sized> Emit for Publish<'_, F> {
     }
 }
 
+/// What a firing's qube code acts on (spec §8 "Targets").
 fn target(reg: &Registry, firing: &RawFiring, ev: &ResolvedEvent) -> Option<RawTarget> {
     let owner = reg.jobs.get(&firing.owner?)?;
     match reg.action(firing.action).level? {

@@ -334,9 +334,8 @@ impl Engine {
         submission: Submission,
         out: &mut dyn FnMut(Outcome),
     ) -> Result<(), Error> {
-        let ids = submission.ids.clone();
         out(Outcome::Submitted(submission));
-        self.fire_submission(&plan, &ids, &mut |f| out(Outcome::Fired(f)))
+        self.fire_submission(&plan, &mut |f| out(Outcome::Fired(f)))
     }
 
     /// Applies commands in order and appends every outcome, tagged with its command's
