@@ -195,10 +195,6 @@ impl Apply for Engine {
         Engine::apply_to(self, command, out)
     }
 
-    fn apply_all(&mut self, commands: &[Command], out: &mut Vec<Reply>) {
-        Engine::apply_all(self, commands, out)
-    }
-
     fn apply_all_to(&mut self, commands: &[Command], out: &mut dyn FnMut(Reply)) {
         Engine::apply_all_to(self, commands, out)
     }
